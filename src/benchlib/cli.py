@@ -1,0 +1,78 @@
+"""The `benchlib` command: `benchlib run` executes chapters, `benchlib book` renders the HTML."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import BenchlibError
+from .profiles import CHAPTERS, PROFILE_NAMES
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="benchlib", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="execute chapter notebooks with papermill")
+    r.add_argument("--profile", choices=PROFILE_NAMES, default="default")
+    r.add_argument("--only", nargs="+", metavar="CHAPTER", help=f"chapters to run ({', '.join(CHAPTERS)})")
+    r.add_argument("--jobs", type=int, default=1, help="chapters run in parallel processes")
+    r.add_argument("--data-root", help="datasets folder (default: $BENCHLIB_DATA or ~/.cache/benchlib/data)")
+    r.add_argument("--results-root", help="results folder (default: $BENCHLIB_RESULTS or ./results)")
+    r.add_argument("--force", action="store_true", help="re-run even when the cache says unchanged")
+    r.add_argument("-p", "--param", nargs=3, action="append", default=[], metavar=("CHAPTER", "NAME", "VALUE"),
+                   help="override one notebook parameter (VALUE parsed as JSON, else a string)")
+    r.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
+    r.add_argument("--dask", metavar="ADDRESS", help="submit chapters to a Dask distributed scheduler")
+
+    b = sub.add_parser("book", help="render the HTML book from executed notebooks (no re-execution)")
+    b.add_argument("--profile", choices=PROFILE_NAMES, default="default")
+    b.add_argument("--results-root", help="results folder (default: $BENCHLIB_RESULTS or ./results)")
+    b.add_argument("--out", help="output folder (default: _build; the HTML lands in <out>/html)")
+
+    sub.add_parser("chapters", help="list the chapters and their profile parameters")
+    return p
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from .runner import run
+
+            overrides: dict = {}
+            for chapter, name, value in args.param:
+                overrides.setdefault(chapter, {})[name] = _value(value)
+            records = run(profile=args.profile, only=args.only, jobs=args.jobs, data_root=args.data_root,
+                          results_root=args.results_root, force=args.force, kernel_name=args.kernel,
+                          overrides=overrides, dask_address=args.dask)
+            return 0 if all(r["status"] == "ok" for r in records) else 1
+        if args.command == "book":
+            from .book import build
+
+            index = build(profile=args.profile, results_root=args.results_root, out_dir=args.out)
+            print(f"book written: {index}")
+            return 0
+        if args.command == "chapters":
+            from .profiles import PROFILES
+
+            for c in CHAPTERS.values():
+                print(f"{c.id:20s} {c.title}  (notebooks/{c.notebook})")
+                for prof in PROFILE_NAMES:
+                    print(f"    {prof:8s} {PROFILES[prof].get(c.id, {})}")
+            return 0
+    except BenchlibError as e:
+        print(f"benchlib: error: {e}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

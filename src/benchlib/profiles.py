@@ -1,0 +1,65 @@
+"""The book's chapters and the papermill parameters of each profile, kept in one place.
+
+A notebook's `parameters` cell holds the `default` values; a profile lists only what it
+changes. `profile`, `data_root` and `results_root` are injected into every chapter by the
+runner, so they are not repeated here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import BenchlibError
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str
+    title: str
+    notebook: str  # file name under notebooks/
+
+
+# Order = order in the book.
+CHAPTERS: dict[str, Chapter] = {
+    c.id: c
+    for c in [
+        Chapter("metrics_appendix", "Appendix: how the numbers are computed", "metrics_appendix.ipynb"),
+    ]
+}
+
+PROFILE_NAMES = ("smoke", "default", "paper")
+
+# Per profile, per chapter: parameter overrides of the notebook's defaults.
+PROFILES: dict[str, dict[str, dict]] = {
+    "smoke": {
+        "metrics_appendix": {"n_random_images": 4},
+    },
+    "default": {
+        "metrics_appendix": {},
+    },
+    "paper": {
+        "metrics_appendix": {},
+    },
+}
+
+
+def chapter(chapter_id: str) -> Chapter:
+    try:
+        return CHAPTERS[chapter_id]
+    except KeyError:
+        raise BenchlibError(
+            f"unknown chapter {chapter_id!r}; known chapters: {', '.join(CHAPTERS)}"
+        ) from None
+
+
+def parameters(profile: str, chapter_id: str) -> dict:
+    """The papermill parameters the profile sets for a chapter (without the injected ones)."""
+    if profile not in PROFILES:
+        raise BenchlibError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    return dict(PROFILES[profile].get(chapter_id, {}))
+
+
+def notebooks_dir() -> Path:
+    from .paths import project_root
+
+    return project_root() / "notebooks"

@@ -1,0 +1,320 @@
+"""Tidy results store: our rows beside the paper's, claim verdicts, atomic writes.
+
+Layout, per profile and chapter: `results/<profile>/<chapter>/{results.csv, claims.csv, run.json}`.
+Values are stored in the paper's units (percent where the paper prints percent), so that
+`delta = value - paper_value` is read directly.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import BenchlibError, __version__
+from .paths import default_results_root, project_root
+
+RESULT_COLUMNS = [
+    "chapter", "table", "method", "dataset", "subset", "metric", "value",
+    "paper_value", "delta", "ci_low", "ci_high", "n", "seed", "note",
+]
+CLAIM_COLUMNS = ["claim_id", "statement", "verdict", "evidence"]
+VERDICTS = ("held", "not held", "not tested")
+# Set by the runner: where a chapter run's files go until the run has finished.
+STAGING_ENV = "BENCHLIB_STAGING_ROOT"
+
+
+# --------------------------------------------------------------------------- atomic files
+def _atomic_write(path: Path, write) -> Path:
+    """Write through a temporary file in the same folder, then rename: a reader never sees
+    half a file, and a crash leaves the previous version intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return _atomic_write(path, lambda f: f.write(text))
+
+
+def atomic_write_csv(path, df: pd.DataFrame) -> Path:
+    return _atomic_write(path, lambda f: df.to_csv(f, index=False))
+
+
+def atomic_write_json(path, obj) -> Path:
+    return _atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True, default=str))
+
+
+def chapter_dir(profile: str, chapter: str, results_root=None) -> Path:
+    root = Path(results_root) if results_root else default_results_root()
+    return root / profile / chapter
+
+
+# --------------------------------------------------------------------------- statistics
+def bootstrap_ci(values, stat=np.mean, n_boot: int = 2000, level: float = 0.95, seed: int = 0):
+    """Percentile bootstrap CI of `stat` over the first axis of `values`.
+    Returns (low, high); (nan, nan) for fewer than two values."""
+    v = np.asarray(values, dtype=float)
+    if v.shape[0] < 2:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.shape[0], size=(n_boot, v.shape[0]))
+    stats = np.array([stat(v[i]) for i in idx])
+    a = (1 - level) / 2
+    return (float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a)))
+
+
+def compare(a, b, *, label_a: str, label_b: str, margin: float = 0.0, paired: bool = True,
+            higher_is_better: bool = True, seed: int = 0):
+    """Is `a` better than `b` by more than `margin`?
+
+    `a`, `b`: per-unit values (per seed, per image, per query), paired unit by unit when
+    `paired`. Returns (verdict, evidence): "held" when the mean difference is beyond the
+    margin, "not held" otherwise; the evidence gives both means, the difference and its
+    95 % bootstrap CI so a reader can judge whether it is more than noise."""
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    if a.size == 0 or b.size == 0:
+        return "not tested", f"no values for {label_a if a.size == 0 else label_b}"
+    sign = 1.0 if higher_is_better else -1.0
+    if paired:
+        if a.shape != b.shape:
+            raise BenchlibError(f"paired comparison needs equal lengths ({a.size} vs {b.size})")
+        diff = a - b
+        d = float(diff.mean())
+        lo, hi = bootstrap_ci(diff, seed=seed)
+    else:
+        d = float(a.mean() - b.mean())
+        rng = np.random.default_rng(seed)
+        boots = [rng.choice(a, a.size).mean() - rng.choice(b, b.size).mean() for _ in range(2000)]
+        lo, hi = (float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))) if min(a.size, b.size) > 1 else (math.nan, math.nan)
+    held = sign * d > margin
+    ci = "" if math.isnan(lo) else f", 95% CI [{lo:+.4g}, {hi:+.4g}]"
+    significant = "" if math.isnan(lo) else (
+        "; CI excludes 0" if (lo > 0 or hi < 0) else "; CI includes 0 (within noise)")
+    evidence = (f"{label_a} {a.mean():.4g} vs {label_b} {b.mean():.4g}: "
+                f"difference {d:+.4g}{ci} over n={a.size}{significant}")
+    if margin:
+        evidence += f"; margin {margin:g}"
+    return ("held" if held else "not held"), evidence
+
+
+# --------------------------------------------------------------------------- environment facts
+def git_commit(root=None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root or project_root(),
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root or project_root(), capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions(names: Iterable[str] = ("numpy", "pandas", "torch", "torchvision", "papermill",
+                                             "jupyter-book", "matplotlib")) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "benchlib": __version__}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def describe_device(device: str | None = None) -> str:
+    """Human description of where the numbers were measured."""
+    desc = f"{platform.machine()} CPU, {os.cpu_count()} cores"
+    if device and str(device).startswith("cuda"):
+        try:
+            import torch
+
+            desc = f"{torch.cuda.get_device_name(torch.device(device))} ({desc})"
+        except Exception:  # noqa: BLE001 - description only
+            pass
+    return desc
+
+
+# --------------------------------------------------------------------------- the store
+class ChapterResults:
+    """Collects one chapter run's rows and claims, then writes them atomically.
+
+    Typical notebook use::
+
+        res = ChapterResults("satellite_resnet", profile, results_root, parameters=params)
+        res.add("2", "Prop-18", "F1", 81.2, dataset="synth-sat, seed 0", subset="D12")
+        res.compare_with_paper("2", method_map={"Prop-18": "Prop. 18"})
+        res.claim("prop_beats_unet", "Prop-N beats U-Net ...", *compare(a, b, ...))
+        res.save()
+    """
+
+    def __init__(self, chapter: str, profile: str, results_root=None, parameters: dict | None = None,
+                 device: str | None = None):
+        self.chapter = chapter
+        self.profile = profile
+        self.results_root = results_root
+        self.parameters = dict(parameters or {})
+        self.device = device
+        self.started = datetime.now(timezone.utc)
+        self._t0 = time.perf_counter()
+        self._rows: list[dict] = []
+        self._claims: list[dict] = []
+
+    # rows -----------------------------------------------------------------
+    def add(self, table, method: str, metric: str, value, *, dataset: str, subset: str = "",
+            ci: Sequence[float] | None = None, n: int | None = None, seed=None,
+            paper_value=None, note: str = "") -> None:
+        if not dataset:
+            raise BenchlibError("every result row must name the dataset it was measured on")
+        v = float(value) if value is not None else math.nan
+        pv = float(paper_value) if paper_value is not None else math.nan
+        self._rows.append({
+            "chapter": self.chapter, "table": str(table), "method": method, "dataset": dataset,
+            "subset": subset, "metric": metric, "value": v, "paper_value": pv,
+            "delta": v - pv, "ci_low": ci[0] if ci else math.nan, "ci_high": ci[1] if ci else math.nan,
+            "n": n, "seed": seed, "note": note,
+        })
+
+    def not_run(self, table, method: str, metric: str, reason: str, *, subset: str = "",
+                dataset: str = "-") -> None:
+        """A row that could not be measured: it stays in the table and says why."""
+        self.add(table, method, metric, None, dataset=dataset, subset=subset,
+                 note=f"not run: {reason}")
+
+    def add_paper_rows(self, table, methods: Iterable[str] | None = None, reason: str = "paper row") -> None:
+        """Rows of the paper's table that we do not run: the paper's number, no value of ours."""
+        from .papers import load_table
+
+        paper = load_table(self.chapter, table)
+        if methods is not None:
+            paper = paper[paper["method"].isin(list(methods))]
+        for r in paper.itertuples():
+            self.add(table, r.method, r.metric, None, dataset="paper", subset=r.subset,
+                     paper_value=r.value, note=reason)
+
+    def compare_with_paper(self, table, method_map: dict | None = None,
+                           subset_map: dict | None = None, metric_map: dict | None = None) -> int:
+        """Fill `paper_value` and `delta` for this table's rows from the paper's table.
+        The maps translate our names into the paper's. Returns how many rows matched."""
+        from .papers import load_table
+
+        paper = load_table(self.chapter, table)
+        lookup = {(r.method, r.metric, str(r.subset)): r.value for r in paper.itertuples()}
+        matched = 0
+        for row in self._rows:
+            if row["table"] != str(table) or not math.isnan(row["paper_value"]):
+                continue
+            key = ((method_map or {}).get(row["method"], row["method"]),
+                   (metric_map or {}).get(row["metric"], row["metric"]),
+                   (subset_map or {}).get(row["subset"], row["subset"]))
+            if key in lookup:
+                row["paper_value"] = float(lookup[key])
+                row["delta"] = row["value"] - row["paper_value"]
+                matched += 1
+        return matched
+
+    # claims ---------------------------------------------------------------
+    def claim(self, claim_id: str, statement: str, verdict: str, evidence: str) -> None:
+        if verdict not in VERDICTS:
+            raise BenchlibError(f"claim {claim_id!r}: verdict must be one of {VERDICTS}, got {verdict!r}")
+        self._claims.append({"claim_id": claim_id, "statement": statement, "verdict": verdict,
+                             "evidence": evidence})
+
+    # views ----------------------------------------------------------------
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self._rows, columns=RESULT_COLUMNS)
+
+    @property
+    def claims(self) -> pd.DataFrame:
+        return pd.DataFrame(self._claims, columns=CLAIM_COLUMNS)
+
+    def table(self, table) -> pd.DataFrame:
+        return side_by_side(self.frame, table)
+
+    # writing --------------------------------------------------------------
+    @property
+    def directory(self) -> Path:
+        staging = os.environ.get(STAGING_ENV)
+        return chapter_dir(self.profile, self.chapter, staging or self.results_root)
+
+    def save(self) -> Path:
+        """Write results.csv, claims.csv and run.json (each atomically)."""
+        d = self.directory
+        atomic_write_csv(d / "results.csv", self.frame)
+        atomic_write_csv(d / "claims.csv", self.claims)
+        run = read_run(d) or {}
+        run.update({
+            "chapter": self.chapter, "profile": self.profile, "parameters": self.parameters,
+            "git_commit": git_commit(), "started": self.started.isoformat(),
+            "duration_s": round(time.perf_counter() - self._t0, 2), "status": "ok",
+            "device": describe_device(self.device), "versions": package_versions(),
+        })
+        atomic_write_json(d / "run.json", run)
+        return d
+
+
+def read_run(directory) -> dict | None:
+    p = Path(directory) / "run.json"
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BenchlibError(f"{p}: not valid JSON ({e})") from None
+
+
+def load_results(profile: str, chapter: str, results_root=None):
+    """(results DataFrame, claims DataFrame, run dict); empty frames when not written."""
+    d = chapter_dir(profile, chapter, results_root)
+    res = pd.read_csv(d / "results.csv", keep_default_na=False, na_values=[""]) \
+        if (d / "results.csv").is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
+    cl = pd.read_csv(d / "claims.csv", keep_default_na=False) \
+        if (d / "claims.csv").is_file() else pd.DataFrame(columns=CLAIM_COLUMNS)
+    return res, cl, read_run(d) or {}
+
+
+def _fmt(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{float(x):.{digits}g}"
+
+
+def side_by_side(df: pd.DataFrame, table=None) -> pd.DataFrame:
+    """Display frame: ours, paper, delta and CI as formatted strings, one row per result."""
+    if table is not None:
+        df = df[df["table"].astype(str) == str(table)]
+    out = pd.DataFrame({
+        "method": df["method"], "dataset": df["dataset"], "subset": df["subset"].fillna(""),
+        "metric": df["metric"],
+        "ours": [_fmt(v) for v in df["value"]],
+        "paper": [_fmt(v) for v in df["paper_value"]],
+        "Δ": [("" if math.isnan(d) else f"{d:+.3g}") for d in df["delta"].astype(float)],
+        "95% CI": [("" if math.isnan(lo) else f"[{_fmt(lo, 3)}, {_fmt(hi, 3)}]")
+                   for lo, hi in zip(df["ci_low"].astype(float), df["ci_high"].astype(float))],
+        "note": df["note"].astype(object).fillna("") if "note" in df else "",
+    })
+    return out.reset_index(drop=True)

@@ -1,0 +1,82 @@
+"""End to end: every chapter notebook on the smoke profile, a deliberately broken chapter,
+and the HTML book built from the results (no re-execution)."""
+import json
+import re
+
+import nbformat
+import pandas as pd
+import pytest
+
+from benchlib import cli
+from benchlib.profiles import CHAPTERS, Chapter
+
+BROKEN = "broken_demo"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, monkeypatch_module):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "default"\ndata_root = ""\nresults_root = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("raise ValueError('deliberately broken')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    broken = tmp / "broken.ipynb"
+    nbformat.write(nb, broken)
+    monkeypatch_module.setitem(CHAPTERS, BROKEN, Chapter(BROKEN, "A deliberately broken chapter", str(broken)))
+    monkeypatch_module.setenv("BENCHLIB_DATA", str(tmp / "data"))
+    results, out = tmp / "results", tmp / "book"
+    code = cli.main(["run", "--profile", "smoke", "--results-root", str(results), "--jobs", "2"])
+    monkeypatch_module.delitem(CHAPTERS, BROKEN)
+    book_code = cli.main(["book", "--profile", "smoke", "--results-root", str(results), "--out", str(out)])
+    return {"code": code, "book_code": book_code, "results": results / "smoke", "html": out / "html"}
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_run_exit_code_reports_the_broken_chapter(smoke_run):
+    assert smoke_run["code"] == 1
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS), ids=list(CHAPTERS))
+def test_every_chapter_runs_on_smoke_and_writes_results(smoke_run, chapter):
+    d = smoke_run["results"] / chapter
+    run = json.loads((d / "run.json").read_text())
+    assert run["status"] == "ok", run.get("error")
+    rows = pd.read_csv(d / "results.csv")
+    assert len(rows) > 0 and rows["dataset"].notna().all()
+    claims = pd.read_csv(d / "claims.csv")
+    assert set(claims["verdict"]) <= {"held", "not held", "not tested"}
+    assert (d / f"{chapter}.ipynb").is_file()
+    assert not (smoke_run["results"].parent / ".staging").exists() or not any(
+        (smoke_run["results"].parent / ".staging").iterdir())
+
+
+def test_broken_chapter_is_recorded_with_its_failing_cell(smoke_run):
+    d = smoke_run["results"] / BROKEN
+    run = json.loads((d / "run.json").read_text())
+    assert run["status"] == "failed"
+    # index in the executed notebook: parameters, injected-parameters, x = 1, raise
+    assert run["failed_cell"] == 3 and "deliberately broken" in run["error"]
+    assert not (d / "results.csv").exists()  # no partial results
+
+
+def test_book_has_every_page_and_shows_the_failure(smoke_run):
+    assert smoke_run["book_code"] == 0
+    html = smoke_run["html"]
+    assert (html / "index.html").is_file()
+    for page in ["book/intro", "book/how_to_run", "book/summary",
+                 *[f"book/chapters/{c}" for c in CHAPTERS], f"book/chapters/{BROKEN}"]:
+        assert (html / f"{page}.html").is_file(), page
+    summary = (html / "book" / "summary.html").read_text()
+    assert "FAILED" in summary and "deliberately broken" in summary
+    # numbers on the summary page come from the results files
+    rows = pd.read_csv(smoke_run["results"] / "metrics_appendix" / "results.csv")
+    miou = rows[(rows.table == "A1") & (rows.metric == "miou")]["value"].iloc[0]
+    assert f"{miou:.4g}" in summary
