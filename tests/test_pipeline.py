@@ -80,3 +80,22 @@ def test_book_has_every_page_and_shows_the_failure(smoke_run):
     rows = pd.read_csv(smoke_run["results"] / "metrics_appendix" / "results.csv")
     miou = rows[(rows.table == "A1") & (rows.metric == "miou")]["value"].iloc[0]
     assert f"{miou:.4g}" in summary
+
+
+def test_same_profile_and_seed_give_the_same_tables(smoke_run, tmp_path):
+    again = tmp_path / "again"
+    assert cli.main(["run", "--profile", "smoke", "--only", "metrics_appendix",
+                     "--results-root", str(again), "--force"]) == 0
+    first = pd.read_csv(smoke_run["results"] / "metrics_appendix" / "results.csv")
+    second = pd.read_csv(again / "smoke" / "metrics_appendix" / "results.csv")
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_unchanged_chapter_is_skipped_by_the_cache(smoke_run, capsys):
+    results_root = smoke_run["results"].parent
+    before = json.loads((smoke_run["results"] / "metrics_appendix" / "run.json").read_text())
+    assert cli.main(["run", "--profile", "smoke", "--only", "metrics_appendix",
+                     "--results-root", str(results_root)]) == 0
+    assert "skipped" in capsys.readouterr().out
+    after = json.loads((smoke_run["results"] / "metrics_appendix" / "run.json").read_text())
+    assert after["started"] == before["started"]  # not re-executed
