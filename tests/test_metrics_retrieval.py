@@ -6,6 +6,7 @@ import pytest
 
 from benchlib import BenchlibError
 from benchlib.metrics.retrieval import (
+from _fakes import FakeTensor
     average_precision_at_k,
     average_precisions,
     map_at_k,
@@ -89,23 +90,6 @@ def test_map_matches_naive_loop_on_random_rankings():
         for d in ("min", "all"):
             expect = np.mean([_naive_ap(r, p, k, d) for r, p in zip(rankings, positives)])
             assert map_at_k(rankings, positives, k, divisor=d) == pytest.approx(expect)
-
-
-class FakeTensor:
-    """Stands in for a (CUDA) torch tensor: only .detach().cpu().numpy() is used, and importing
-    torch would cost seconds of test time."""
-
-    def __init__(self, a):
-        self.a = a
-
-    def detach(self):
-        return self
-
-    def cpu(self):
-        return self
-
-    def numpy(self):
-        return self.a
 
 
 def test_array_and_tensor_inputs():

@@ -3,6 +3,7 @@ import pytest
 
 from benchlib import BenchlibError
 from benchlib.metrics.saliency import SaliencyMeter, aggregate, image_scores
+from _fakes import FakeTensor
 
 B2 = 0.3  # β²
 
@@ -177,23 +178,6 @@ def test_bootstrap_helper_resamples_images():
     assert boot["adaptive_f"] == pytest.approx(2 * (13 / 29) / 3)
     assert boot["mae"] == pytest.approx((0.4 + 0.4 + 0.75) / 3)
     assert meter.per_image()["precision"].shape == (2, 256)
-
-
-class FakeTensor:
-    """Stands in for a (CUDA) torch tensor: only .detach().cpu().numpy() is used, and importing
-    torch would cost seconds of test time."""
-
-    def __init__(self, a):
-        self.a = a
-
-    def detach(self):
-        return self
-
-    def cpu(self):
-        return self
-
-    def numpy(self):
-        return self.a
 
 
 def test_tensor_input():

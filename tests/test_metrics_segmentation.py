@@ -3,6 +3,7 @@ import pytest
 
 from benchlib import BenchlibError
 from benchlib.metrics.segmentation import (
+from _fakes import FakeTensor
     ConfusionMeter,
     binary_scores,
     confusion_matrix,
@@ -92,23 +93,6 @@ def test_against_sklearn_on_random_data_with_void():
     assert s["pixel_accuracy"] == pytest.approx(np.trace(ref) / ref.sum())
     assert s["mprecision"] == pytest.approx(sk.precision_score(target[valid], pred[valid], average="macro"))
     assert s["mrecall"] == pytest.approx(sk.recall_score(target[valid], pred[valid], average="macro"))
-
-
-class FakeTensor:
-    """Stands in for a (CUDA) torch tensor: only .detach().cpu().numpy() is used, and importing
-    torch would cost seconds of test time."""
-
-    def __init__(self, a):
-        self.a = a
-
-    def detach(self):
-        return self
-
-    def cpu(self):
-        return self
-
-    def numpy(self):
-        return self.a
 
 
 def test_tensor_input_matches_numpy():
