@@ -6,7 +6,6 @@ import pytest
 
 from benchlib import BenchlibError
 from benchlib.metrics.retrieval import (
-from _fakes import FakeTensor
     average_precision_at_k,
     average_precisions,
     map_at_k,
@@ -14,6 +13,7 @@ from _fakes import FakeTensor
     t_map_curve,
     tmap_thresholds,
 )
+from _fakes import FakeTensor
 
 
 # --- FORB divisor cases (REFERENCE.md §1) -------------------------------------------------------

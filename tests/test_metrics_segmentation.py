@@ -3,12 +3,12 @@ import pytest
 
 from benchlib import BenchlibError
 from benchlib.metrics.segmentation import (
-from _fakes import FakeTensor
     ConfusionMeter,
     binary_scores,
     confusion_matrix,
     segmentation_scores,
 )
+from _fakes import FakeTensor
 
 # 4 classes (0 = background); class 3 is in neither truth nor prediction; two void (255) pixels,
 # under which the prediction (2 and 0) must be ignored.
