@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="override one notebook parameter (VALUE parsed as JSON, else a string)")
     r.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
     r.add_argument("--dask", metavar="ADDRESS", help="submit chapters to a Dask distributed scheduler")
+    r.add_argument("--book", action="store_true",
+                   help="then render the HTML book (also when a chapter failed: it shows as failed)")
+    r.add_argument("--out", help="with --book: output folder (default: _build; the HTML lands in <out>/html)")
 
     b = sub.add_parser("book", help="render the HTML book from executed notebooks (no re-execution)")
     b.add_argument("--profile", choices=PROFILE_NAMES, default="default")
@@ -53,7 +56,13 @@ def main(argv=None) -> int:
             records = run(profile=args.profile, only=args.only, jobs=args.jobs, data_root=args.data_root,
                           results_root=args.results_root, force=args.force, kernel_name=args.kernel,
                           overrides=overrides, dask_address=args.dask)
-            return 0 if all(r["status"] == "ok" for r in records) else 1
+            ok = all(r["status"] == "ok" for r in records)
+            if args.book:
+                from .book import build
+
+                index = build(profile=args.profile, results_root=args.results_root, out_dir=args.out)
+                print(f"book written: {index}")
+            return 0 if ok else 1
         if args.command == "book":
             from .book import build
 
