@@ -55,3 +55,20 @@ def test_library_fingerprint_is_stable():
 def test_cli_rejects_unknown_chapter(capsys):
     assert cli.main(["run", "--only", "no_such_chapter", "--results-root", "/tmp/unused"]) == 2
     assert "unknown chapter" in capsys.readouterr().err
+
+
+def test_a_hung_cell_fails_its_chapter_after_the_cell_timeout(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "default"\ndata_root = ""\nresults_root = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import time\ntime.sleep(120)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "hang.ipynb"
+    nbformat.write(nb, path)
+    from benchlib.profiles import Chapter
+
+    records = runner.run(profile="smoke", chapters=[Chapter("hang_demo", "hangs", str(path))],
+                         results_root=tmp_path / "res", cell_timeout=3, echo=lambda *_: None)
+    assert records[0]["status"] == "failed"
+    assert "timed out" in records[0]["error"].lower() or "timeout" in records[0]["error"].lower()
+    assert records[0]["runner_duration_s"] < 60

@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--param", nargs=3, action="append", default=[], metavar=("CHAPTER", "NAME", "VALUE"),
                    help="override one notebook parameter (VALUE parsed as JSON, else a string)")
     r.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
+    r.add_argument("--cell-timeout", type=int, default=-1, metavar="SECONDS",
+                   help="fail a chapter whose cell runs longer (default: 300 smoke, 1200 default, none paper; 0 = none)")
     r.add_argument("--dask", metavar="ADDRESS", help="submit chapters to a Dask distributed scheduler")
     r.add_argument("--book", action="store_true",
                    help="then render the HTML book (also when a chapter failed: it shows as failed)")
@@ -55,7 +57,8 @@ def main(argv=None) -> int:
                 overrides.setdefault(chapter, {})[name] = _value(value)
             records = run(profile=args.profile, only=args.only, jobs=args.jobs, data_root=args.data_root,
                           results_root=args.results_root, force=args.force, kernel_name=args.kernel,
-                          overrides=overrides, dask_address=args.dask)
+                          overrides=overrides, dask_address=args.dask,
+                          cell_timeout=(args.cell_timeout or None) if args.cell_timeout != -1 else -1)
             ok = all(r["status"] == "ok" for r in records)
             if args.book:
                 from .book import build

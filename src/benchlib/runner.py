@@ -62,8 +62,14 @@ def is_cached(out_dir: Path, key: str) -> bool:
                 and (out_dir / "results.csv").is_file() and (out_dir / NOTEBOOK_NAME.format(chapter=run.get("chapter"))).is_file())
 
 
+# Per-cell time limit: a hung cell (e.g. a kernel waiting on a widget) fails the chapter
+# instead of blocking the whole book. The paper profile's cells may legitimately take hours.
+CELL_TIMEOUT_S = {"smoke": 300, "default": 1200, "paper": None}
+
+
 def execute_chapter(chapter: dict, profile: str, params: dict, key: str, results_root: str,
-                    root: str, kernel_name: str | None, threads: int | None, progress: bool) -> dict:
+                    root: str, kernel_name: str | None, threads: int | None, progress: bool,
+                    cell_timeout: int | None = None) -> dict:
     """Run one chapter notebook (in a worker process). Never raises: returns a record."""
     chapter = Chapter(**chapter)
     results_root = Path(results_root)
@@ -92,7 +98,8 @@ def execute_chapter(chapter: dict, profile: str, params: dict, key: str, results
             raise BenchlibError(f"{nb_path}: chapter notebook not found")
         try:
             pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, kernel_name=kernel_name,
-                                cwd=str(nb_path.parent), progress_bar=progress, log_output=False)
+                                cwd=str(nb_path.parent), progress_bar=progress, log_output=False,
+                                execution_timeout=cell_timeout)
             record.update(status="ok")
         except PapermillExecutionError as e:
             record.update(status="failed", failed_cell=e.cell_index, exec_count=e.exec_count,
@@ -139,7 +146,8 @@ def _make_executor(jobs: int, dask_address: str | None) -> Executor:
 
 def run(profile: str = "default", only=None, jobs: int = 1, data_root=None, results_root=None,
         force: bool = False, kernel_name: str | None = None, chapters: list[Chapter] | None = None,
-        overrides: dict | None = None, dask_address: str | None = None, echo=print) -> list[dict]:
+        overrides: dict | None = None, dask_address: str | None = None, cell_timeout: int | None = -1,
+        echo=print) -> list[dict]:
     """Run the book's chapters for a profile. Returns one record per chapter (status ok /
     cached / failed). `chapters` replaces the registry (tests use it)."""
     from tqdm.auto import tqdm
@@ -154,6 +162,8 @@ def run(profile: str = "default", only=None, jobs: int = 1, data_root=None, resu
         if unknown:
             raise BenchlibError(f"unknown chapter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         todo = [c for c in todo if c.id in only]
+    if cell_timeout == -1:
+        cell_timeout = CELL_TIMEOUT_S.get(profile)
     lib_hash = library_fingerprint()
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     records, pending = [], []
@@ -174,7 +184,7 @@ def run(profile: str = "default", only=None, jobs: int = 1, data_root=None, resu
         with _make_executor(jobs, dask_address) as ex:
             futures = {
                 ex.submit(execute_chapter, asdict(c), profile, params, key, str(results_root), str(root),
-                          kernel_name, threads, jobs == 1 and sys.stderr.isatty()): c
+                          kernel_name, threads, jobs == 1 and sys.stderr.isatty(), cell_timeout): c
                 for c, params, key in pending
             }
             bar = tqdm(total=len(futures), desc="chapters", unit="chapter")

@@ -1,6 +1,12 @@
 """Shared ipywidgets explorers. They need a live kernel; the static book shows their initial
-state, so callers display a plain figure first."""
+state, so callers display a plain figure first.
+
+Figures are rendered to PNG and shown in an `Image` widget rather than captured with
+`with Output():` — under papermill, Output capture with clear_output occasionally left the
+execution waiting forever."""
 from __future__ import annotations
+
+import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -8,20 +14,25 @@ import matplotlib.pyplot as plt
 from . import plots
 
 
+def figure_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def redraw_on_change(controls: dict, draw) -> widgets.VBox:
-    """A panel of controls above an output area; `draw(**values)` re-renders on every change."""
-    out = widgets.Output()
+    """A panel of controls above an image; `draw(**values)` returns a matplotlib figure that
+    is re-rendered on every change."""
+    image = widgets.Image(format="png")
 
     def refresh(_=None):
-        with out:
-            out.clear_output(wait=True)
-            draw(**{name: c.value for name, c in controls.items()})
-            plt.show()
+        image.value = figure_png(draw(**{name: c.value for name, c in controls.items()}))
 
     for c in controls.values():
         c.observe(refresh, names="value")
     refresh()
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    return widgets.VBox([widgets.HBox(list(controls.values())), image])
 
 
 def threshold_explorer(curves: dict, pred, gt, threshold: int = 128) -> widgets.VBox:
