@@ -1,0 +1,286 @@
+"""Satellite chapter: architectures (Table I), GeoTIFF loader and its validation, the twin,
+tiling / stitching, scores and refinement geometry."""
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from benchlib import BenchlibError
+from benchlib.data import satellite as sd
+from benchlib.experiments import satellite_resnet as sat
+from benchlib.models.satellite import MODEL_NAMES, architecture_table, build_model, parameter_count
+from benchlib.papers import load_table
+
+
+# --------------------------------------------------------------------------- Table I
+@pytest.mark.parametrize("name", ["prop18", "prop34", "prop50", "prop101", "prop152", "prop200"])
+def test_architecture_table_matches_paper_table_1(name):
+    ours = architecture_table(name)
+    paper = load_table("satellite_resnet", "1")
+    paper = paper[paper["method"] == f"Prop-{name[4:]}"]
+    assert len(ours) == 10
+    for r in ours.itertuples():
+        for metric in ("feature_maps", "convolutions"):
+            pv = paper[(paper["metric"] == metric) & (paper["subset"] == f"{r.part} block {r.block}")]["value"]
+            assert len(pv) == 1 and getattr(r, metric) == pv.iloc[0], (name, r.part, r.block, metric)
+
+
+def test_architecture_counts_by_hand():
+    t = architecture_table("prop152").set_index(["part", "block"])
+    # ResNet-152 stage 3 has 8 Bottlenecks × 3 convolutions; stage 4: 36 × 3
+    assert t.loc[("encoder", 3), "convolutions"] == 24 and t.loc[("encoder", 4), "convolutions"] == 108
+    assert t.loc[("decoder", 1), "feature_maps"] == 1024 and t.loc[("decoder", 1), "transposed"] == 1
+    for name, total in (("unet19", 19), ("unet35", 35)):
+        u = architecture_table(name)
+        assert u["convolutions"].sum() - u["transposed"].sum() == total
+
+
+def test_models_keep_resolution_and_width_divides_channels():
+    x = torch.randn(2, 4, 64, 96)
+    for name in ("prop18", "prop50", "unet19", "unet35"):
+        m = build_model(name, width=16).eval()
+        with torch.no_grad():
+            assert m(x).shape == (2, 2, 64, 96)
+    m3 = build_model("prop34", in_channels=3, num_classes=5, width=16).eval()
+    assert m3(torch.randn(1, 3, 32, 32)).shape == (1, 5, 32, 32)
+    # full-width Prop-18: first block 4→64 7×7 (no bias) = 12544 weights
+    assert build_model("prop18").encoder_blocks[0][0].weight.numel() == 4 * 64 * 49
+    assert parameter_count("prop18", width=8) < parameter_count("prop18") / 20
+    with pytest.raises(BenchlibError, match="unknown model"):
+        build_model("prop19")
+    assert set(MODEL_NAMES) == {"unet19", "unet35", "prop18", "prop34", "prop50", "prop101", "prop152", "prop200"}
+
+
+# --------------------------------------------------------------------------- loader
+def _inria_like(root, n=2, size=(40, 50), bands=3, mask_values=(0, 255)):
+    """Inria-style folder: RGB uint8 images (interleaved), masks 0/255."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "gt").mkdir(parents=True)
+        for i in range(n):
+            img = rng.integers(0, 256, size + (bands,), dtype=np.uint8)
+            msk = np.where(rng.random(size) < 0.3, mask_values[1], mask_values[0]).astype(np.uint8)
+            tifffile.imwrite(root / split / "images" / f"city{i}.tif", img, photometric="rgb" if bands == 3 else "minisblack")
+            tifffile.imwrite(root / split / "gt" / f"city{i}.tif", msk)
+    return root
+
+
+def test_real_format_folder_loads_through_the_same_loader(tmp_path):
+    root = _inria_like(tmp_path / "inria")
+    assert sd.is_dataset(root)
+    ds = sd.load_dataset(root)
+    s = ds["train"][0]
+    raw = tifffile.imread(root / "train" / "images" / "city0.tif")
+    assert s.image.shape == (40, 50, 3) and s.image.dtype == np.float32
+    np.testing.assert_array_equal(s.image, raw.astype(np.float32))
+    gt = tifffile.imread(root / "train" / "gt" / "city0.tif")
+    np.testing.assert_array_equal(s.mask, (gt == 255).astype(np.uint8))
+    path, name = sd.resolve_data(root)
+    assert path == root and "GeoTIFF" in name
+
+
+def test_band_sequential_geotiff_roundtrip(tmp_path):
+    img = np.arange(5 * 7 * 4, dtype=np.uint16).reshape(5, 7, 4)
+    sd.write_geotiff(tmp_path / "a.tif", img)
+    np.testing.assert_array_equal(sd.read_geotiff(tmp_path / "a.tif"), img)
+    with tifffile.TiffFile(tmp_path / "a.tif") as t:
+        tags = t.pages[0].tags
+        assert 33550 in tags and 33922 in tags and 34735 in tags   # pixel scale, tie point, geokeys
+
+
+def test_wrong_band_count_is_an_error_naming_the_file(tmp_path):
+    root = _inria_like(tmp_path / "d")
+    tifffile.imwrite(root / "test" / "images" / "city1.tif", np.zeros((40, 50, 4), np.uint8), photometric="minisblack",
+                     planarconfig="contig")
+    with pytest.raises(BenchlibError, match=r"city1\.tif: 4 bands, expected 3"):
+        sd.load_dataset(root)
+
+
+def test_size_mismatch_is_an_error(tmp_path):
+    root = _inria_like(tmp_path / "d")
+    tifffile.imwrite(root / "train" / "gt" / "city0.tif", np.zeros((40, 49), np.uint8))
+    with pytest.raises(BenchlibError, match=r"gt/city0\.tif: mask is 40×49 pixels but its image city0\.tif is 40×50"):
+        sd.load_dataset(root)
+
+
+def test_unexpected_label_values_are_an_error(tmp_path):
+    root = _inria_like(tmp_path / "d")
+    m = np.zeros((40, 50), np.uint8); m[0, 0] = 2; m[0, 1] = 1
+    tifffile.imwrite(root / "train" / "gt" / "city1.tif", m)
+    with pytest.raises(BenchlibError, match=r"city1\.tif: unexpected label values \[2\]"):
+        sd.load_dataset(root)
+
+
+def test_truncated_file_is_an_error(tmp_path):
+    root = _inria_like(tmp_path / "d", size=(64, 64))
+    p = root / "train" / "images" / "city0.tif"
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BenchlibError, match=r"city0\.tif: cannot read image GeoTIFF"):
+        sd.load_dataset(root)
+
+
+def test_page_stack_is_not_a_multiband_raster(tmp_path):
+    p = tmp_path / "stack.tif"
+    tifffile.imwrite(p, np.zeros((3, 8, 8), np.uint8), photometric="minisblack", metadata=None)
+    tifffile.imwrite(p, np.zeros((8, 8), np.uint8), append=True)
+    with pytest.raises(BenchlibError, match="stack.tif: expected one raster"):
+        sd.read_geotiff(p)
+
+
+def test_missing_mask_and_missing_folders(tmp_path):
+    root = _inria_like(tmp_path / "d")
+    (root / "test" / "gt" / "city1.tif").unlink()
+    with pytest.raises(BenchlibError, match=r"city1\.tif: no mask"):
+        sd.load_dataset(root)
+    with pytest.raises(BenchlibError, match="not a satellite dataset folder"):
+        sd.load_dataset(tmp_path)
+
+
+# --------------------------------------------------------------------------- twin
+def test_twin_is_deterministic_reused_and_shaped_like_the_paper(tmp_path):
+    a = sd.synthetic_twin(tmp_path / "a", seed=3, scale=60, train_size=96)
+    b = sd.write_twin(tmp_path / "b", seed=3, scale=60, train_size=96)
+    for rel in ("train/images/D5.tif", "test/gt/D22.tif"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    assert sd.synthetic_twin(tmp_path / "a", seed=3, scale=60, train_size=96) == a
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]   # no temp folder left
+    ds = sd.load_dataset(a)
+    assert [s.name for s in ds["test"]] == ["D12", "D19", "D22"]
+    assert sorted(s.name for s in ds["train"]) == sorted(sd.TRAIN_AREAS)
+    d12 = next(s for s in ds["test"] if s.name == "D12")
+    assert d12.image.shape == (75, 100, 4)     # 4500 / 60, 6000 / 60
+    assert 0.03 < d12.mask.mean() < 0.4
+    # different sensors: per-band means of the areas differ
+    means = np.array([s.image.reshape(-1, 4).mean(0) for s in ds["train"] + ds["test"]])
+    assert means.std(0).min() > 10
+
+
+# --------------------------------------------------------------------------- tiling and stitching
+def test_tile_starts_by_hand():
+    assert sat.tile_starts(100, 32, 20) == [0, 20, 40, 60, 68]
+    assert sat.tile_starts(20, 32, 10) == [0]
+    assert sat.tile_starts(64, 32, 32) == [0, 32]
+
+
+def test_scene_within_one_tile_equals_direct_forward_pass():
+    torch.manual_seed(0)
+    model = build_model("prop18", width=16).eval()
+    img = torch.randn(4, 64, 96)
+    fn = sat.model_fn(model, torch.device("cpu"))
+    out = sat.predict_scene(fn, img, tile=128, stride=64, multiple=32)
+    with torch.no_grad():
+        direct = model(img[None]).softmax(1)[0]
+    torch.testing.assert_close(out, direct, rtol=0, atol=0)
+
+
+def test_larger_scene_every_pixel_covered_and_weights_sum_to_one():
+    H, W, tile, stride = 100, 130, 32, 20
+    cnt = sat.overlap_counts(H, W, tile, stride)
+    # rows: starts 0, 20, 40, 60, 68 -> rows 68..71 lie in three tiles; columns: starts 0, 20, ..., 80, 98
+    # -> at most two; so at most 3 × 2 = 6 windows, and the corner pixel is in one
+    assert cnt.min() >= 1 and cnt.max() == 6 and cnt[0, 0] == 1 and cnt[70, 100] == 6
+    total = np.zeros((H, W))
+    for y, x, h, w in sat.tile_windows(H, W, tile, stride):
+        total[y:y + h, x:x + w] += 1.0 / cnt[y:y + h, x:x + w]
+    np.testing.assert_allclose(total, 1.0, rtol=0, atol=1e-12)
+
+
+def test_identity_model_reproduces_input_exactly_through_tiling_and_stitching():
+    img = torch.randn(3, 100, 130)
+    out = sat.predict_scene(lambda x: x, img, tile=48, stride=20, multiple=32)   # padded to 64, cropped back
+    assert torch.equal(out, img)
+
+
+def test_overlaps_are_averaged():
+    # each tile outputs its own index: where two tiles overlap the result is their mean
+    calls = iter(range(100))
+    out = sat.predict_scene(lambda x: torch.stack([torch.full_like(t, float(next(calls))) for t in x]),
+                            torch.zeros(1, 10, 16), tile=10, stride=8, batch=1)
+    assert sat.tile_starts(16, 10, 8) == [0, 6]
+    assert out[0, 0, 0] == 0 and out[0, 0, 15] == 1 and out[0, 0, 7] == 0.5
+
+
+# --------------------------------------------------------------------------- samples
+def _scene(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return sd.Scene("X", rng.random((h, w, 4)).astype(np.float32), (rng.random((h, w)) < 0.3).astype(np.uint8))
+
+
+def test_train_and_validation_areas_are_disjoint():
+    s = _scene(200, 150)
+    cfg = sat.SampleConfig(tile=64, stride=24, crop=32, val_fraction=0.2)
+    train, val = sat.split_train_val(s, cfg)
+    # validation band = bottom max(crop, 0.2 × 200) = 40 rows, from row 160; crops centred in it
+    assert {y for y, _ in val} == {164}
+    assert all(y + cfg.tile <= 160 for y, _ in train)
+    assert len(val) == 5 and len(train) == len(sat.tile_starts(160, 64, 24)) * len(sat.tile_starts(150, 64, 24))
+    with pytest.raises(BenchlibError, match="too small"):
+        sat.split_train_val(_scene(70, 150), cfg)
+
+
+def test_augment_shapes_and_labels():
+    s = _scene(64, 64)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        img, msk = sat.augment(s.image, s.mask, 32, rng)
+        assert img.shape == (32, 32, 4) and msk.shape == (32, 32)
+        assert set(np.unique(msk)) <= {0, 1}
+
+
+def test_normaliser_zero_mean_unit_std():
+    s = _scene(30, 40)
+    n = sat.Normaliser.fit([s])
+    z = n(s.image).reshape(-1, 4)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(0), 1, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- scores
+def test_block_counts_and_pooled_scores_by_hand():
+    pred = np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 1]])
+    mask = np.array([[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1]])
+    c = sat.block_counts(pred, mask, 2)
+    # blocks: top-left TP2 FP1 TN1; top-right FN1 TN3; bottom-left TN4; bottom-right TP2 FP1 TN1
+    np.testing.assert_array_equal(c, [[2, 1, 0, 1], [0, 0, 1, 3], [0, 0, 0, 4], [2, 1, 0, 1]])
+    u = sat.units_of({"A": c}, ["A"])
+    # pooled TP 4, FP 2, FN 1 -> F1 = 8 / 11; accuracy 13 / 16
+    assert sat.area_scores(u, "F1") == pytest.approx(8 / 11)
+    assert sat.area_scores(u, "accuracy") == pytest.approx(13 / 16)
+    valid = np.ones((4, 4), bool); valid[:2, :2] = False
+    assert sat.block_counts(pred, mask, 2, valid)[0].sum() == 0
+    d, (lo, hi) = sat.paired_difference({"A": c}, {"A": c}, ["A"])
+    assert d == 0 and lo == 0 and hi == 0
+
+
+def test_refinement_region_and_outcome_colours():
+    assert sat.refinement_region(100, 200, 0.09) == (30, 60)
+    assert sat.refinement_region(50, 80, 0.01, min_side=32) == (32, 32)
+    m = sat.outcome_map(np.array([[1, 1, 0, 0]]), np.array([[1, 0, 0, 1]]))
+    np.testing.assert_allclose(m[0], [sat.OUTCOME_COLOURS[k] for k in ("TP", "FP", "TN", "FN")], atol=1e-6)
+
+
+def test_explorer_redraws_scores_when_the_threshold_moves():
+    s = _scene(32, 32)
+    prob = np.where(s.mask == 1, 0.7, 0.2).astype(np.float32)
+    box = sat.explorer([s], {"M": {"X": prob}}, threshold=0.5)
+    controls, image, scores = box.children
+    assert bytes(image.value)[:4] == b"\x89PNG"
+    assert "<td>100.0</td>" in scores.value and "<td>0.0</td>" not in scores.value   # perfect at 0.5
+    first = bytes(image.value)
+    controls.children[2].value = 0.8                       # nothing predicted: F1 0, accuracy < 100
+    assert "<td>0.0</td>" in scores.value and "<td>100.0</td>" not in scores.value
+    assert bytes(image.value) != first
+
+
+def test_beside_paper_layout():
+    from benchlib.results import ChapterResults
+
+    res = ChapterResults("satellite_resnet", "smoke")
+    res.add("2", "Prop-18", "F1", 60.0, dataset="t", subset="D12")
+    res.compare_with_paper("2")
+    t = sat.beside_paper(res.frame, "2")
+    assert t.loc[("Prop-18", "paper"), ("D12", "F1")] == 57.08
+    assert t.loc[("Prop-18", "Δ"), ("D12", "F1")] == pytest.approx(2.92)
+    assert t.loc[("Prop-18", "ours"), ("D12", "F1")] == 60.0
