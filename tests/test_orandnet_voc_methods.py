@@ -1,0 +1,132 @@
+"""Eq. 1, the CAM → pseudo-mask rule, the 20-class variant, scale-scheduling downsampling, the random
+walk and the pooled bootstrap, each on a case worked out by hand."""
+import numpy as np
+import pytest
+import torch
+
+from benchlib import BenchlibError
+from benchlib.experiments import orandnet_voc as X
+from benchlib.metrics.segmentation import confusion_matrix, segmentation_scores
+from benchlib.models import orandnet as M
+
+
+def test_eq1_or_and_by_hand():
+    c1 = np.array([[[0.5, 1.0], [0.0, 0.2]]])
+    c2 = np.array([[[0.5, 0.0], [1.0, 0.5]]])
+    # OR: c1 + c2 - c1*c2 = [[0.75, 1.0], [1.0, 0.6]], max 1.0
+    np.testing.assert_allclose(M.prob_or(c1, c2), [[[0.75, 1.0], [1.0, 0.6]]])
+    # AND: c1*c2 = [[0.25, 0], [0, 0.1]], max 0.25 -> [[1, 0], [0, 0.4]]
+    np.testing.assert_allclose(M.prob_and(c1, c2), [[[1.0, 0.0], [0.0, 0.4]]])
+    np.testing.assert_allclose(M.naive_ensemble(c1, c2), [[[0.5, 0.5], [0.5, 0.35]]])
+
+
+def test_eq1_normalises_each_class_map_and_keeps_empty_maps_zero():
+    c1 = np.stack([np.full((2, 2), 0.5), np.zeros((2, 2))])
+    c2 = np.stack([np.full((2, 2), 0.2), np.ones((2, 2))])
+    a = M.prob_and(c1, c2)  # class 0: 0.1 everywhere -> 1; class 1: all zero stays zero (no 0/0)
+    np.testing.assert_allclose(a[0], 1.0)
+    np.testing.assert_allclose(a[1], 0.0)
+    o = M.prob_or(c1, c2)  # class 0: 0.5 + 0.2 - 0.1 = 0.6 -> 1; class 1: 1 -> 1
+    np.testing.assert_allclose(o, 1.0)
+
+
+def test_cams_to_mask_known_answer():
+    cams = np.array([[[0.9, 0.1, 0.3, 0.25]],     # class 3 (bird)
+                     [[0.2, 0.05, 0.6, 0.1]]])    # class 15 (person)
+    mask = M.cams_to_mask(cams, [3, 15], threshold=0.25)
+    # pixel 0: bird 0.9 wins; 1: both below 0.25 -> background; 2: person 0.6; 3: tie with the
+    # background plane (0.25) -> background (argmax takes the first)
+    np.testing.assert_array_equal(mask, [[3, 0, 15, 0]])
+    assert mask.dtype == np.uint8
+    np.testing.assert_array_equal(M.cams_to_mask(np.zeros((0, 1, 2)), [], 0.1), [[0, 0]])
+
+
+def test_pseudo_mask_scores_against_the_metric_library():
+    gt = np.array([[0, 3, 3, 255]], np.uint8)
+    cams = np.array([[[0.1, 0.9, 0.2, 0.9]]])
+    pm = X.pseudo_masks([cams], [[3]], 0.15)  # -> [[0, 3, 3, 3]], last pixel is void in gt
+    np.testing.assert_array_equal(pm, [[[0, 3, 3, 3]]])
+    s = X.eval_scores(confusion_matrix(pm, gt[None], 21), 21)
+    assert s["miou"] == pytest.approx(1.0)
+
+
+def test_twenty_class_variant_drops_tvmonitor_from_both_axes():
+    gt = np.array([0, 0, 20, 20, 1, 1])
+    pred = np.array([0, 20, 0, 0, 1, 0])
+    cm = confusion_matrix(pred, gt, 21)
+    s21, s20 = X.eval_scores(cm, 21), X.eval_scores(cm, 20)
+    # 21 classes: bg TP 1, row 2, col 4 (pixels 0, 2, 3, 5) -> 1/5; aeroplane TP 1 row 2 col 1 -> 1/2;
+    # tvmonitor TP 0 -> 0; mean = 0.7 / 3
+    assert s21["miou"] == pytest.approx((0.2 + 0.5 + 0.0) / 3)
+    # 20 classes (row/col 20 removed): bg TP 1, row 1 (pixel 1 predicted 20 drops out), col 2
+    # (pixels 0, 5; pixels 2, 3 had gt 20) -> 1/2; aeroplane 1/2
+    assert s20["miou"] == pytest.approx(0.5)
+    assert s20["miou"] == pytest.approx(segmentation_scores(cm[:20, :20])["miou"])
+    with pytest.raises(BenchlibError, match="n_eval_classes"):
+        X.Config(n_eval_classes=19)
+
+
+def test_scale_scheduling_downsampling_drops_small_noise_and_keeps_objects():
+    m = torch.zeros(1, 8, 8, dtype=torch.long)
+    m[0, :6, :6] = 5      # a large object: majority of the top-left 4×4 cell
+    m[0, 6, 6] = 9        # a one-pixel false activation
+    m[0, 4:8, 0:4] = 255  # a void cell
+    img = torch.arange(64, dtype=torch.float).view(1, 1, 8, 8)
+    x, y = M.downsample_pair(img, m, 4)
+    assert x.shape == (1, 1, 2, 2) and x[0, 0, 0, 0] == pytest.approx(np.mean([8 * r + c for r in range(4) for c in range(4)]))
+    # cells: TL all 5; TR 4×2 of 5 vs 4×2 of 0 -> tie -> lower label 0; BL void; BR 0 (the 9 is outvoted)
+    np.testing.assert_array_equal(y[0].numpy(), [[5, 0], [255, 0]])
+    same_x, same_y = M.downsample_pair(img, m, 1)
+    assert same_y is m
+
+
+def test_random_walk_keeps_constants_and_respects_feature_edges():
+    feat = torch.zeros(1, 4, 4)
+    feat[0, :, 2:] = 10.0  # two regions with very different embeddings
+    const = torch.full((1, 4, 4), 0.3)
+    torch.testing.assert_close(M.random_walk(feat, const, radius=2), const)
+    peak = torch.zeros(1, 4, 4)
+    peak[0, 1, 0] = 1.0
+    out = M.random_walk(feat, peak, radius=2, steps=8)
+    assert out[0, :, :2].sum() > 0.99 * peak.sum() * (out[0].sum() / peak.sum())  # mass stays left
+    assert out[0, :, 2:].max() < 1e-6 and out[0, 0, 1] > 0  # spreads within its region only
+
+
+def test_affinity_seeds_and_loss_by_hand():
+    cam = np.zeros((1, 8, 8), np.float32)
+    cam[0, :4, :4] = 0.9   # confident class-7 cell
+    cam[0, 4:, 4:] = 0.25  # unsure
+    seeds = X.affinity_seeds([cam], [[7]], size=8, fg=0.4, bg=0.1)
+    np.testing.assert_array_equal(seeds.numpy(), [[7, 0, 0, -1]])
+    aff = torch.tensor([[0.5, 0.5]])
+    i, j = torch.tensor([0, 1]), torch.tensor([1, 2])  # (fg, bg) differ; (bg, bg) same
+    loss = M.affinity_loss(aff, seeds, i, j)
+    assert loss.item() == pytest.approx(-np.log(0.5))  # mean of -log(0.5) (bg pair) and -log(1-0.5)
+
+
+def test_pooled_bootstrap_weights_reproduce_the_pooled_matrix():
+    w = X.bootstrap_weights(5, 50, seed=0)
+    assert w.shape == (50, 5) and (w.sum(1) == 5).all()
+    cms = np.random.default_rng(0).integers(0, 9, size=(1, 5, 21, 21))
+    ones = np.ones((1, 5))
+    v = X.boot_metric(cms, ones, 21, "miou")
+    assert v[0] == pytest.approx(segmentation_scores(cms[0].sum(0))["miou"])
+
+
+def test_cams_have_labelled_classes_only_and_max_one():
+    torch.manual_seed(0)
+    model = M.ResNetCAM()
+    x = torch.randn(2, 3, 32, 32)
+    labels = np.zeros((2, 20), np.uint8)
+    labels[0, [2, 5]] = 1
+    labels[1, 0] = 1
+    cams = M.compute_cams(model, x, labels, scales=(1.0, 0.5))
+    assert [c.shape for c in cams] == [(2, 32, 32), (1, 32, 32)]
+    for c in cams:
+        assert (c >= 0).all() and np.all(c.reshape(len(c), -1).max(1) <= 1.0)
+    vit = M.ViTCAM(image_size=32, patch_size=8, num_layers=1, hidden_dim=32, mlp_dim=32, pool_r=2.0).eval()
+    t = vit.cam(x)
+    assert t.shape == (2, 20, 4, 4)
+    # logits = log-sum-exp pooling of the patch-token CAM: log(mean(exp(r·t))) / r, written out here
+    expected = np.log(np.exp(2.0 * t.detach().double().numpy()).mean((2, 3))) / 2.0
+    np.testing.assert_allclose(vit(x).detach().numpy(), expected, rtol=1e-4, atol=1e-5)
