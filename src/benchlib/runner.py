@@ -84,6 +84,9 @@ def execute_chapter(chapter: dict, profile: str, params: dict, key: str, results
     if threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "BENCHLIB_THREADS"):
             os.environ[var] = str(threads)
+    # OpenMP threads that spin while waiting made torch 10-20x slower on a busy machine;
+    # passive waiting costs nothing when the machine is idle.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ["BENCHLIB_ROOT"] = root
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     record = {"chapter": chapter.id, "title": chapter.title, "profile": profile, "cache_key": key,
