@@ -1,0 +1,308 @@
+"""Saliency folders (``<root>/Image/*.jpg`` + ``<root>/GT/*.png``, DUTS / ECSSD / HKU-IS style) and
+two seeded synthetic twins written in exactly that layout.
+
+Optional per-image instance file ``<root>/Instances/<id>.json`` (the co-saliency paper annotates a
+box and a class per object)::
+
+    {"objects": [{"box": [x0, y0, x1, y1], "class": "star", "cosalient": true}, ...]}
+
+Boxes are pixel corners (x1, y1 exclusive), inside the image. ``cosalient`` marks the objects of the
+repeated class, the ones the ground truth covers; single distractor objects have ``false``. Without
+instance files the boxes are taken from the connected components of the ground truth (all
+co-salient) so that the RPN / RFM branches still have targets.
+
+Twins (:func:`write_twin`, :func:`ensure_twin`):
+- ``"cosal"`` is shaped like the paper's 2,019-image dataset: 2–6 instances of one object class per
+  image (3.5 on average) with appearance variation (scale, rotation, aspect, hue, shading), a single
+  salient distractor object of another class in part of the images, varied image sizes and aspect
+  ratios. The ground truth marks only the repeated class.
+- ``"sdcs"`` is shaped like SDCS (Yu et al. 2018): 2–3 co-salient objects, no distractors.
+Every object class is co-salient in some images and a distractor in others, so "which class is
+salient" cannot be memorised: a method has to notice which class repeats within the image.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchlib import BenchlibError
+
+IMAGE_DIR, GT_DIR, INSTANCE_DIR = "Image", "GT", "Instances"
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+MANIFEST = "twin.json"
+TWIN_VERSION = 2
+
+# Object classes of the twins: a shape and a base hue each (hue in [0, 1)).
+SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond")
+CLASS_HUES = (0.0, 0.58, 0.33, 0.14, 0.8, 0.5, 0.07, 0.66)
+CLASSES = SHAPES
+
+
+@dataclass
+class SaliencyItem:
+    id: str
+    image: np.ndarray            # H×W×3 uint8
+    gt: np.ndarray               # H×W uint8, 0 / 255
+    boxes: np.ndarray            # N×4 float32 (x0, y0, x1, y1)
+    classes: list = field(default_factory=list)
+    cosalient: np.ndarray = None  # N bool
+
+
+@dataclass
+class SaliencySet:
+    root: Path
+    items: list
+    boxes_source: str  # "instance files" | "ground-truth components"
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def subset(self, indices) -> "SaliencySet":
+        return SaliencySet(self.root, [self.items[i] for i in indices], self.boxes_source)
+
+
+# --------------------------------------------------------------------------- loading
+def is_saliency_folder(root) -> bool:
+    root = Path(root)
+    return (root / IMAGE_DIR).is_dir() and (root / GT_DIR).is_dir()
+
+
+def _read_image(path: Path, mode: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: a truncated file fails here, not later
+            return np.asarray(im.convert(mode))
+    except Exception as e:  # noqa: BLE001 - any decoder failure is a corrupt file
+        raise BenchlibError(f"{path}: corrupt or unreadable image ({type(e).__name__}: {e})") from None
+
+
+def boxes_from_mask(gt: np.ndarray) -> np.ndarray:
+    """Boxes of the 8-connected components of a binary mask (N×4, x1/y1 exclusive)."""
+    from scipy.ndimage import find_objects, label
+
+    lab, _ = label(gt > 0, structure=np.ones((3, 3)))
+    return np.array([[s[1].start, s[0].start, s[1].stop, s[0].stop] for s in find_objects(lab)],
+                    dtype=np.float32).reshape(-1, 4)
+
+
+def _read_instances(path: Path, h: int, w: int):
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        objects = data["objects"]
+        boxes = np.array([o["box"] for o in objects], dtype=np.float32).reshape(-1, 4)
+        classes = [str(o.get("class", "")) for o in objects]
+        cosal = np.array([bool(o.get("cosalient", True)) for o in objects], dtype=bool)
+    except json.JSONDecodeError as e:
+        raise BenchlibError(f"{path}: not valid JSON ({e})") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise BenchlibError(f"{path}: expected {{'objects': [{{'box': [x0, y0, x1, y1], ...}}]}} ({e})") from None
+    for b in boxes:
+        if not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
+            raise BenchlibError(f"{path}: box {b.tolist()} lies outside the {w}×{h} image or is empty")
+    return boxes, classes, cosal
+
+
+def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
+    """Read and validate a whole saliency folder (errors name the file and the problem).
+
+    ``binarize=True`` accepts anti-aliased ground truths (thresholded at > 128); by default a
+    ground truth must hold only 0 and 255."""
+    root = Path(root)
+    if not is_saliency_folder(root):
+        raise BenchlibError(f"{root}: not a saliency folder (expected {IMAGE_DIR}/ and {GT_DIR}/ inside)")
+    images = {p.stem: p for p in sorted((root / IMAGE_DIR).iterdir()) if p.suffix.lower() in IMAGE_EXTS}
+    gts = {p.stem: p for p in sorted((root / GT_DIR).iterdir()) if p.suffix.lower() == ".png"}
+    if not images:
+        raise BenchlibError(f"{root / IMAGE_DIR}: no images")
+    for stem, p in images.items():
+        if stem not in gts:
+            raise BenchlibError(f"{p}: missing ground truth {root / GT_DIR / (stem + '.png')}")
+    for stem, p in gts.items():
+        if stem not in images:
+            raise BenchlibError(f"{p}: ground truth without an image in {root / IMAGE_DIR}")
+    inst_dir = root / INSTANCE_DIR
+    has_instances = inst_dir.is_dir()
+    items = []
+    for stem in sorted(images):
+        img = _read_image(images[stem], "RGB")
+        gt = _read_image(gts[stem], "L")
+        if gt.shape != img.shape[:2]:
+            raise BenchlibError(f"{gts[stem]}: size {gt.shape[1]}×{gt.shape[0]} does not match the image "
+                                f"{images[stem].name} ({img.shape[1]}×{img.shape[0]})")
+        values = np.unique(gt)
+        if binarize:
+            gt = np.where(gt > 128, 255, 0).astype(np.uint8)
+        elif not set(values.tolist()) <= {0, 255}:
+            raise BenchlibError(f"{gts[stem]}: ground truth is not binary (values {values[:8].tolist()}"
+                                f"{' …' if len(values) > 8 else ''}); expected 0/255 (binarize=True thresholds > 128)")
+        if has_instances:
+            jp = inst_dir / f"{stem}.json"
+            if not jp.is_file():
+                raise BenchlibError(f"{jp}: missing instance file (the folder has {INSTANCE_DIR}/)")
+            boxes, classes, cosal = _read_instances(jp, *gt.shape)
+        else:
+            boxes = boxes_from_mask(gt)
+            classes, cosal = ["salient"] * len(boxes), np.ones(len(boxes), bool)
+        items.append(SaliencyItem(stem, img, gt, boxes, classes, cosal))
+    return SaliencySet(root, items, "instance files" if has_instances else "ground-truth components")
+
+
+def split_indices(n: int, test_fraction: float, seed: int):
+    """Seeded train / test split of n items: (train indices, test indices), both sorted."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(n * test_fraction)))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+# --------------------------------------------------------------------------- twin generator
+def _hsv_to_rgb(h, s, v):
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v))
+
+
+def _shape_mask(shape: str, yy, xx, cy, cx, r, angle, aspect):
+    """Boolean mask of one object, from its shape's definition in rotated, stretched coordinates."""
+    c, s = np.cos(angle), np.sin(angle)
+    u = ((xx - cx) * c + (yy - cy) * s) / (r * aspect)
+    v = (-(xx - cx) * s + (yy - cy) * c) / (r / aspect)
+    rho, th = np.hypot(u, v), np.arctan2(v, u)
+    if shape == "circle":
+        return rho <= 1
+    if shape == "square":
+        return np.maximum(abs(u), abs(v)) <= 0.85
+    if shape == "diamond":
+        return abs(u) + abs(v) <= 1.1
+    if shape == "ring":
+        return (rho <= 1) & (rho >= 0.55)
+    if shape == "cross":
+        return ((abs(u) <= 0.35) & (abs(v) <= 1)) | ((abs(v) <= 0.35) & (abs(u) <= 1))
+    if shape == "triangle":  # regular polygon: rho·cos(θ − nearest vertex bisector) ≤ apothem
+        n, apo = 3, 0.6
+    elif shape == "hexagon":
+        n, apo = 6, 0.88
+    elif shape == "star":
+        return rho <= 0.6 + 0.45 * np.cos(5 * th)
+    else:
+        raise ValueError(shape)
+    k = 2 * np.pi / n
+    return rho * np.cos((th % k) - k / 2) <= apo
+
+
+def _background(rng, h, w):
+    """Cluttered natural-image-like background: a smooth colour field at two scales plus a few soft
+    colourful blobs (salient to a colour-contrast detector, but never shaped like an object) and
+    fine noise. Bottom-up saliency lights some of it up; a learned detector can tell it apart."""
+    def field(cells, amount):
+        c = rng.uniform(0, 1, size=(cells, cells, 3))
+        return np.asarray(Image.fromarray((c * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC), float) / 255 * amount
+
+    bg = 0.3 + field(3, 0.4) + field(8, 0.2) - 0.15
+    yy, xx = np.mgrid[0:h, 0:w]
+    for _ in range(int(rng.integers(2, 5))):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.1, 0.3) * min(h, w)
+        blob = np.exp(-(((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)))[..., None]
+        bg = bg * (1 - 0.6 * blob) + 0.6 * blob * _hsv_to_rgb(rng.uniform(), rng.uniform(0.4, 0.9), rng.uniform(0.5, 0.9))
+    return bg + rng.normal(0, 0.03, size=(h, w, 3))
+
+
+def _render(rng, kind: str, h: int, w: int):
+    n_classes = len(SHAPES)
+    cls = int(rng.integers(n_classes))
+    if kind == "cosal":
+        n_co = int(rng.choice([2, 3, 4, 5, 6], p=[0.3, 0.25, 0.2, 0.15, 0.1]))  # mean 3.5
+        distractor = bool(rng.random() < 0.5)
+    elif kind == "sdcs":
+        n_co, distractor = int(rng.choice([2, 3])), False
+    else:
+        raise BenchlibError(f"unknown twin kind {kind!r} (use 'cosal' or 'sdcs')")
+    classes = [cls] * n_co
+    if distractor:
+        classes.append(int((cls + rng.integers(1, n_classes)) % n_classes))
+    img = _background(rng, h, w)
+    gt = np.zeros((h, w), bool)
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    side = min(h, w)
+    base_r = side * rng.uniform(0.09, 0.12)  # one size per image, jittered per object
+    placed, objects = [], []
+    for i, c in enumerate(classes):
+        r = base_r * rng.uniform(0.8, 1.2)
+        for _ in range(200):  # rejection sampling: objects do not overlap
+            cy, cx = rng.uniform(r + 1, h - r - 1), rng.uniform(r + 1, w - r - 1)
+            if all(np.hypot(cy - py, cx - px) > r + pr + 2 for py, px, pr in placed):
+                break
+        placed.append((cy, cx, r))
+        mask = _shape_mask(SHAPES[c], yy, xx, cy, cx, r, rng.uniform(0, 2 * np.pi), rng.uniform(0.85, 1.18))
+        if not mask.any():
+            continue
+        colour = _hsv_to_rgb(CLASS_HUES[c] + rng.normal(0, 0.02), rng.uniform(0.6, 0.95), rng.uniform(0.65, 0.95))
+        shade = 1 + 0.25 * ((xx - cx) * np.cos(i) + (yy - cy) * np.sin(i)) / (2 * r)  # lighting gradient
+        img[mask] = colour * shade[mask, None]
+        ys, xs = np.nonzero(mask)
+        objects.append({"box": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1],
+                        "class": SHAPES[c], "cosalient": i < n_co})
+        if i < n_co:
+            gt |= mask
+    img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    return img, (gt * 255).astype(np.uint8), objects
+
+
+def write_twin(root, kind: str = "cosal", n_images: int = 200, seed: int = 0,
+               size_range=(80, 144)) -> Path:
+    """Write a twin into ``root`` (which must not exist yet) in the saliency layout, atomically:
+    everything goes into a temporary sibling folder that is renamed at the end."""
+    root = Path(root)
+    tmp = root.with_name(f".{root.name}.tmp-{uuid.uuid4().hex[:8]}")
+    rng = np.random.default_rng([seed, 0 if kind == "cosal" else 1])
+    try:
+        for d in (IMAGE_DIR, GT_DIR, INSTANCE_DIR):
+            (tmp / d).mkdir(parents=True)
+        for i in range(n_images):
+            h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, size=2))
+            img, gt, objects = _render(rng, kind, h, w)
+            stem = f"{kind}_{i:04d}"
+            Image.fromarray(img).save(tmp / IMAGE_DIR / f"{stem}.jpg", quality=92)
+            Image.fromarray(gt).save(tmp / GT_DIR / f"{stem}.png")
+            (tmp / INSTANCE_DIR / f"{stem}.json").write_text(json.dumps({"objects": objects}))
+        (tmp / MANIFEST).write_text(json.dumps({"kind": kind, "n_images": n_images, "seed": seed,
+                                                "size_range": list(size_range), "version": TWIN_VERSION}))
+        try:
+            os.rename(tmp, root)
+        except OSError:
+            if not (root / MANIFEST).is_file():  # not a concurrent writer that won the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def ensure_twin(data_root, kind: str = "cosal", n_images: int = 200, seed: int = 0) -> Path:
+    """The twin's folder under ``data_root``, generated on first use and reused afterwards."""
+    root = Path(data_root) / f"cosaliency-twin-{kind}-n{n_images}-seed{seed}-v{TWIN_VERSION}"
+    if not (root / MANIFEST).is_file():
+        if root.exists():
+            raise BenchlibError(f"{root}: exists but has no {MANIFEST} (an interrupted write?); delete it")
+        write_twin(root, kind, n_images, seed)
+    return root
+
+
+def resolve_dataset(data_root, kind: str, n_images: int, seed: int):
+    """(folder, description): ``data_root`` itself when it holds a real saliency folder, else the
+    seeded twin of ``kind`` generated under it."""
+    if data_root and is_saliency_folder(data_root):
+        return Path(data_root), f"{Path(data_root).name} (real data)"
+    from benchlib.paths import default_data_root
+
+    base = Path(data_root) if data_root else default_data_root()
+    name = {"cosal": "synth-cosal", "sdcs": "synth-sdcs"}[kind]
+    return ensure_twin(base, kind, n_images, seed), f"{name} twin, seed {seed}"

@@ -1,0 +1,361 @@
+"""The co-saliency network of Yue et al. (arXiv 1910.11819) and its U-Net baseline.
+
+Test-time path (all variants): frozen VGG-16 encoder → [Feature-Sensitive block] → U-Net decoder with
+skips → one saliency logit per pixel. Training-only branches on the Feature-Sensitive output R
+(stride 16):
+- RPN: 3×3 conv, objectness and box regression for 9 anchors per position (3 areas × ratios 1:1,
+  1:2, 2:1), anchors matched to the co-salient boxes by IoU (positive > 0.5 or best for a box);
+- RFM: ``torchvision.ops.roi_align`` (7×7) → fixed-length, L2-normalised vector; a weighted triplet
+  loss with margin pulls regions of co-salient objects together and pushes background / distractor
+  regions away. Triplets come from jittered ground-truth boxes (offline sampling: 32 positives, 96
+  negatives, 128 triplets) or from the RPN's proposals ranked by their RPN loss after NMS (online
+  hard-example sampling).
+
+Boxes are (x0, y0, x1, y1) in input pixels everywhere.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import box_iou, nms, roi_align
+
+from benchlib import BenchlibError
+
+VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+PAPER_ANCHOR_SIZES = (128, 256, 512)  # anchor box areas 128², 256², 512²
+ANCHOR_RATIOS = (1.0, 2.0, 0.5)       # height / width: 1:1, 1:2 (w:h), 2:1 (w:h)
+STRIDE = 16                           # conv5 of VGG-16 (the last pool is not used)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# --------------------------------------------------------------------------- encoder
+class VGG16Encoder(nn.Module):
+    """The convolutional part of VGG-16 up to conv5_3 (torchvision's layer indices, so that an
+    ImageNet ``features.*`` state dict loads into ``self.features``). ``width_div`` divides every
+    width (1 = the real VGG-16); ``batch_norm`` gives VGG-16-BN's layout (the twin uses it so that
+    the from-scratch pretraining converges in seconds). Returns the five stage outputs conv1_2 …
+    conv5_3 (strides 1 … 16)."""
+
+    def __init__(self, width_div: int = 1, batch_norm: bool = False):
+        super().__init__()
+        from torchvision.models.vgg import make_layers
+
+        cfg = [v if v == "M" else max(4, v // width_div) for v in VGG16_CFG]
+        self.features = make_layers(cfg, batch_norm=batch_norm)
+        self.widths = [v for i, v in enumerate(cfg) if v != "M" and (i + 1 == len(cfg) or cfg[i + 1] == "M")]
+        # Index of the ReLU that ends each stage (just before a pool, or the last layer).
+        self._taps = {i for i, m in enumerate(self.features)
+                      if isinstance(m, nn.ReLU) and (i + 1 == len(self.features)
+                                                      or isinstance(self.features[i + 1], nn.MaxPool2d))}
+
+    def forward(self, x):
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self._taps:
+                out.append(x)
+        return out
+
+
+def load_imagenet_vgg16(encoder: VGG16Encoder, path) -> None:
+    """Load ImageNet VGG-16 weights from a user's file (a torchvision ``vgg16`` state dict, or only
+    its ``features.*`` part); never downloads. Classifier weights are ignored."""
+    from benchlib.torchutil import load_checkpoint
+
+    sd = load_checkpoint(path)
+    if isinstance(sd, dict) and "state_dict" in sd:
+        sd = sd["state_dict"]
+    feats = {k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")} or \
+        {k: v for k, v in sd.items() if k.split(".")[0].isdigit()}
+    try:
+        encoder.features.load_state_dict(feats, strict=True)
+    except RuntimeError as e:
+        raise BenchlibError(f"{path}: not a VGG-16 state dict matching this encoder "
+                            f"(width_div must be 1 for ImageNet weights): {str(e)[:300]}") from None
+
+
+# --------------------------------------------------------------------------- network
+def _conv_relu(cin, cout, bn: bool = False):
+    layers = [nn.Conv2d(cin, cout, 3, padding=1)] + ([nn.BatchNorm2d(cout)] if bn else [])
+    return nn.Sequential(*layers, nn.ReLU(inplace=True))
+
+
+class FeatureSensitiveBlock(nn.Sequential):
+    """Three trainable 3×3 convolutions on the encoder's top features (the paper's FS block)."""
+
+    def __init__(self, channels: int):
+        super().__init__(*[_conv_relu(channels, channels) for _ in range(3)])
+
+
+class UNetDecoder(nn.Module):
+    """Mirror of the encoder: upsample ×2, concatenate the encoder's stage output, two 3×3 convs."""
+
+    def __init__(self, widths):
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        cin = widths[-1]
+        for w in reversed(widths[:-1]):
+            # batch norm in the decoder: a few CPU epochs instead of the paper's 80k iterations
+            self.blocks.append(nn.Sequential(_conv_relu(cin + w, w, bn=True), _conv_relu(w, w, bn=True)))
+            cin = w
+        self.out = nn.Conv2d(cin, 1, 1)
+
+    def forward(self, top, skips):
+        x = top
+        for block, skip in zip(self.blocks, reversed(skips)):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.out(x)
+
+
+class RPNHead(nn.Module):
+    def __init__(self, channels: int, n_anchors: int = 9):
+        super().__init__()
+        self.conv = _conv_relu(channels, channels)
+        self.cls = nn.Conv2d(channels, n_anchors, 1)
+        self.reg = nn.Conv2d(channels, 4 * n_anchors, 1)
+
+    def forward(self, r):
+        """(B, H·W·A) objectness logits and (B, H·W·A, 4) deltas, ordered (y, x, anchor) like
+        :func:`make_anchors`."""
+        h = self.conv(r)
+        b = r.shape[0]
+        cls = self.cls(h).permute(0, 2, 3, 1).reshape(b, -1)
+        reg = self.reg(h).permute(0, 2, 3, 1).reshape(b, -1, 4)
+        return cls, reg
+
+
+class RFMHead(nn.Module):
+    """Regional Feature Mapping: RoIAlign 7×7 on R → fixed-length, L2-normalised vector."""
+
+    def __init__(self, channels: int, dim: int = 64, pool: int = 7):
+        super().__init__()
+        self.pool = pool
+        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(channels * pool * pool, 128), nn.ReLU(inplace=True),
+                                 nn.Linear(128, dim))
+
+    def forward(self, r, rois):
+        """rois: (K, 5) rows (batch index, x0, y0, x1, y1) in input pixels."""
+        pooled = roi_align(r, rois, output_size=self.pool, spatial_scale=1.0 / STRIDE, sampling_ratio=2,
+                           aligned=True)
+        return F.normalize(self.mlp(pooled), dim=1)
+
+
+class CoSalNet(nn.Module):
+    """U-Net with a VGG-16 encoder; with ``feature_sensitive`` the FS block sits between encoder and
+    decoder, with ``branches`` the RPN and RFM heads are built for training. The encoder is frozen
+    (``requires_grad`` off, eval mode): it is pretrained elsewhere and never updated here."""
+
+    def __init__(self, encoder: VGG16Encoder, feature_sensitive: bool = True, branches: bool = True,
+                 anchor_sizes=PAPER_ANCHOR_SIZES, emb_dim: int = 64):
+        super().__init__()
+        self.encoder = encoder
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        top = encoder.widths[-1]
+        self.fs = FeatureSensitiveBlock(top) if feature_sensitive else nn.Identity()
+        self.decoder = UNetDecoder(encoder.widths)
+        self.anchor_sizes = tuple(anchor_sizes)
+        self.rpn = RPNHead(top, len(self.anchor_sizes) * len(ANCHOR_RATIOS)) if branches else None
+        self.rfm = RFMHead(top, emb_dim) if branches else None
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()  # frozen: stays in inference mode
+        return self
+
+    def features(self, x):
+        """x: (B, 3, H, W) RGB in [0, 1] → (saliency logits (B, 1, H, W), R)."""
+        with torch.no_grad():
+            stages = self.encoder((x - self.mean) / self.std)
+        r = self.fs(stages[-1])
+        return self.decoder(r, stages[:-1]), r
+
+    def forward(self, x):
+        """The test-time path: encoder → FS → decoder only."""
+        return self.features(x)[0]
+
+
+# --------------------------------------------------------------------------- anchors and boxes
+def make_anchors(feat_h: int, feat_w: int, stride: int = STRIDE, sizes=PAPER_ANCHOR_SIZES,
+                 ratios=ANCHOR_RATIOS) -> torch.Tensor:
+    """(feat_h·feat_w·len(sizes)·len(ratios), 4) anchors, ordered (y, x, size, ratio). An anchor of
+    size s and ratio r = h / w has area s², w = s / √r, h = s·√r, centred on ((x + ½)·stride, (y + ½)·stride)."""
+    wh = torch.tensor([[s / math.sqrt(r), s * math.sqrt(r)] for s in sizes for r in ratios], dtype=torch.float32)
+    base = torch.cat([-wh / 2, wh / 2], dim=1)  # (A, 4) around the origin
+    ys, xs = torch.meshgrid(torch.arange(feat_h, dtype=torch.float32), torch.arange(feat_w, dtype=torch.float32),
+                            indexing="ij")
+    centres = (torch.stack([xs, ys, xs, ys], dim=-1).reshape(-1, 1, 4) + 0.5) * stride
+    return (centres + base).reshape(-1, 4)
+
+
+def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, pos_iou: float = 0.5, neg_iou: float = 0.3):
+    """Label anchors against ground-truth boxes, as in the paper (and Faster R-CNN):
+    1 = positive (IoU > pos_iou with a box, or the best anchor of some box), 0 = negative
+    (max IoU < neg_iou), -1 = ignored (in between). Returns (labels (A,) int64, matched box index (A,))."""
+    n, dev = anchors.shape[0], anchors.device
+    if gt_boxes.numel() == 0:
+        return torch.zeros(n, dtype=torch.long, device=dev), torch.zeros(n, dtype=torch.long, device=dev)
+    iou = box_iou(anchors, gt_boxes)           # (A, G)
+    best_iou, matched = iou.max(dim=1)
+    labels = torch.full((n,), -1, dtype=torch.long, device=dev)
+    labels[best_iou < neg_iou] = 0
+    labels[best_iou > pos_iou] = 1
+    best_for_gt = iou.argmax(dim=0)           # each box's best anchor is positive, matched to it
+    labels[best_for_gt] = 1
+    matched[best_for_gt] = torch.arange(gt_boxes.shape[0], device=dev)
+    return labels, matched
+
+
+def encode_boxes(boxes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """Faster R-CNN deltas: ((gx − ax)/aw, (gy − ay)/ah, log(gw/aw), log(gh/ah)) of centres and sizes."""
+    aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+    ax, ay = anchors[:, 0] + aw / 2, anchors[:, 1] + ah / 2
+    gw, gh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    gx, gy = boxes[:, 0] + gw / 2, boxes[:, 1] + gh / 2
+    return torch.stack([(gx - ax) / aw, (gy - ay) / ah, torch.log(gw / aw), torch.log(gh / ah)], dim=1)
+
+
+def decode_boxes(deltas: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+    ax, ay = anchors[:, 0] + aw / 2, anchors[:, 1] + ah / 2
+    d = deltas.clamp(min=-10, max=10)  # keep exp() finite early in training
+    x, y = ax + d[:, 0] * aw, ay + d[:, 1] * ah
+    w, h = aw * torch.exp(d[:, 2].clamp(max=4)), ah * torch.exp(d[:, 3].clamp(max=4))
+    return torch.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], dim=1)
+
+
+def rpn_losses(cls_logits, deltas, anchors, gt_boxes, pos_iou=0.5, neg_iou=0.3):
+    """Per-anchor RPN loss of one image (no reduction): BCE of the objectness against the anchor's
+    label, plus smooth-L1 of the deltas on positives. Ignored anchors get 0.
+    Returns (per-anchor loss (A,), labels (A,))."""
+    labels, matched = match_anchors(anchors, gt_boxes, pos_iou, neg_iou)
+    valid = labels >= 0
+    loss = torch.zeros_like(cls_logits)
+    loss[valid] = F.binary_cross_entropy_with_logits(cls_logits[valid], labels[valid].float(), reduction="none")
+    pos = labels == 1
+    if pos.any():
+        target = encode_boxes(gt_boxes[matched[pos]], anchors[pos])
+        loss[pos] = loss[pos] + F.smooth_l1_loss(deltas[pos], target, reduction="none", beta=1 / 9).sum(dim=1)
+    return loss, labels
+
+
+# --------------------------------------------------------------------------- triplet sampling
+def label_regions(regions: torch.Tensor, gt_boxes: torch.Tensor, cosalient: torch.Tensor,
+                  pos_iou: float = 0.5, neg_iou: float = 0.1):
+    """Triplet roles of candidate regions (the paper's rule): positive (1) when IoU with a co-salient
+    object's box > pos_iou; negative (0) when IoU < neg_iou with every co-salient box (background, or
+    a different salient object, a distractor); else -1 (unused).
+    Returns (role (K,), IoU with the matched co-salient box (K,))."""
+    k = regions.shape[0]
+    co = gt_boxes[cosalient.bool()]
+    if co.shape[0] == 0 or k == 0:
+        return torch.zeros(k, dtype=torch.long), torch.zeros(k)
+    best, _ = box_iou(regions, co).max(dim=1)
+    role = torch.full((k,), -1, dtype=torch.long)
+    role[best > pos_iou] = 1
+    role[best < neg_iou] = 0
+    return role, best
+
+
+def make_triplets(pos_idx, neg_idx, n_triplets: int, rng: np.random.Generator):
+    """(anchor, positive, negative) index triples: anchor and positive drawn from the positive
+    regions (different regions when there are two or more; they may cover the same object), the
+    negative from the negative regions. Empty when either pool is empty."""
+    pos_idx, neg_idx = np.asarray(pos_idx), np.asarray(neg_idx)
+    if len(pos_idx) == 0 or len(neg_idx) == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    a = rng.integers(len(pos_idx), size=n_triplets)
+    if len(pos_idx) > 1:  # a different region as the positive: shift by 1..len-1
+        p = (a + rng.integers(1, len(pos_idx), size=n_triplets)) % len(pos_idx)
+    else:
+        p = a
+    n = rng.integers(len(neg_idx), size=n_triplets)
+    return np.stack([pos_idx[a], pos_idx[p], neg_idx[n]], axis=1).astype(np.int64)
+
+
+def triplet_loss(va, vp, vn, margin: float, weights=None):
+    """Weighted mean of max(d(a, p) − d(a, n) + margin, 0), d = Euclidean distance; the paper weights
+    each triplet by β = IoU(anchor, its box) · IoU(positive, its box)."""
+    per = F.relu((va - vp).norm(dim=1) - (va - vn).norm(dim=1) + margin)
+    if weights is None:
+        return per.mean()
+    return (per * weights).sum() / weights.sum().clamp(min=1e-8)
+
+
+def _random_boxes(rng, n, img_w, img_h, area_range, ratio_range=(0.5, 2.0)):
+    area = rng.uniform(area_range[0], area_range[1], n)
+    ratio = np.exp(rng.uniform(np.log(ratio_range[0]), np.log(ratio_range[1]), n))
+    w = np.minimum(np.sqrt(area / ratio), img_w - 1)
+    h = np.minimum(np.sqrt(area * ratio), img_h - 1)
+    x0, y0 = rng.uniform(0, img_w - w), rng.uniform(0, img_h - h)
+    return np.stack([x0, y0, x0 + w, y0 + h], axis=1)
+
+
+def jitter_boxes(boxes: np.ndarray, n: int, rng, scale=(0.75, 1.33), shift: float = 0.2):
+    """n boxes made from randomly chosen `boxes` by random scaling of width and height and a random
+    offset of the centre (a fraction of the size): the offline sampler's positives."""
+    if len(boxes) == 0:
+        return np.zeros((0, 4))
+    b = boxes[rng.integers(len(boxes), size=n)]
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    cx = (b[:, 0] + b[:, 2]) / 2 + rng.uniform(-shift, shift, n) * w
+    cy = (b[:, 1] + b[:, 3]) / 2 + rng.uniform(-shift, shift, n) * h
+    w, h = w * rng.uniform(*scale, n), h * rng.uniform(*scale, n)
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+def offline_regions(gt_boxes, cosalient, img_w, img_h, rng, n_pos=32, n_neg=96, area_range=(256, 4096)):
+    """The offline sampler: positives are jittered co-salient boxes, negatives random boxes (area in
+    `area_range`, aspect 1:2 … 2:1) and jittered distractor boxes. Roles are checked with
+    :func:`label_regions`; returns (regions (K, 4) tensor, role (K,), IoU (K,))."""
+    gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    co = np.asarray(cosalient, bool)
+    cand = [jitter_boxes(gt[co], 3 * n_pos, rng), _random_boxes(rng, 3 * n_neg, img_w, img_h, area_range)]
+    if (~co).any():
+        cand.append(jitter_boxes(gt[~co], n_neg, rng))
+    regions = torch.as_tensor(np.concatenate(cand), dtype=torch.float32)
+    regions[:, 0::2] = regions[:, 0::2].clamp(0, img_w)
+    regions[:, 1::2] = regions[:, 1::2].clamp(0, img_h)
+    role, iou = label_regions(regions, torch.as_tensor(gt, dtype=torch.float32), torch.as_tensor(co))
+    pos = torch.nonzero(role == 1).flatten()[:n_pos]
+    neg = torch.nonzero(role == 0).flatten()
+    neg = neg[torch.as_tensor(rng.permutation(len(neg))[:n_neg], dtype=torch.long)]
+    keep = torch.cat([pos, neg])
+    return regions[keep], role[keep], iou[keep]
+
+
+def online_regions(proposals, proposal_loss, gt_boxes, cosalient, img_w, img_h, rng, n_pos=32, n_neg=96,
+                   nms_iou=0.7):
+    """The online sampler (OHEM): RPN proposals ranked by their RPN loss, NMS on that ranking so near
+    duplicates of one hard region do not fill the batch, then the hardest positives and negatives.
+    When the RPN offers fewer than two positives (early in training), jittered co-salient boxes
+    fill in. Returns (regions, role, IoU) like :func:`offline_regions`."""
+    gt = torch.as_tensor(np.asarray(gt_boxes, dtype=np.float32).reshape(-1, 4))
+    co = torch.as_tensor(np.asarray(cosalient, bool))
+    props = proposals.detach().clone()
+    props[:, 0::2] = props[:, 0::2].clamp(0, img_w)
+    props[:, 1::2] = props[:, 1::2].clamp(0, img_h)
+    ok = ((props[:, 2] - props[:, 0]) >= 2) & ((props[:, 3] - props[:, 1]) >= 2)
+    props, loss = props[ok], proposal_loss.detach()[ok]
+    keep = nms(props, loss, nms_iou)  # sorted by decreasing loss
+    props = props[keep]
+    role, iou = label_regions(props, gt, co)
+    pos = torch.nonzero(role == 1).flatten()[:n_pos]
+    neg = torch.nonzero(role == 0).flatten()[:n_neg]
+    regions, roles, ious = props[torch.cat([pos, neg])], role[torch.cat([pos, neg])], iou[torch.cat([pos, neg])]
+    if len(pos) < 2:
+        extra = torch.as_tensor(jitter_boxes(gt[co].numpy(), 3 * n_pos, rng), dtype=torch.float32)
+        er, ei = label_regions(extra, gt, co)
+        extra, ei = extra[er == 1][: n_pos - len(pos)], ei[er == 1][: n_pos - len(pos)]
+        regions = torch.cat([regions, extra])
+        roles = torch.cat([roles, torch.ones(len(extra), dtype=torch.long)])
+        ious = torch.cat([ious, ei])
+    return regions, roles, ious
