@@ -28,7 +28,7 @@ CHAPTERS: dict[str, Chapter] = {
         Chapter("orandnet_voc", "ORANDNet: precision-aware CAM ensembles on VOC", "orandnet_voc.ipynb"),
         Chapter("satellite_resnet", "Residual encoder-decoder for satellite images", "satellite_resnet.ipynb"),
         Chapter("cosaliency", "Co-saliency detection in a single image", "cosaliency.ipynb"),
-        # Chapter("forb_retrieval", "FORB: flat object retrieval", "forb_retrieval.ipynb"),
+        Chapter("forb_retrieval", "FORB: flat object retrieval", "forb_retrieval.ipynb"),
         Chapter("metrics_appendix", "Appendix: how the numbers are computed", "metrics_appendix.ipynb"),
     ]
 }
@@ -47,7 +47,9 @@ PROFILES: dict[str, dict[str, dict]] = {
                              "max_epochs": 1, "refine_steps": 2, "refine_crop": 32, "n_boot": 200},
         "cosaliency": {"n_images": 40, "n_sdcs": 24, "train_size": 64, "width_div": 16, "epochs": 1,
                        "pretrain_epochs": 1, "ablation": ["U-Net"], "fps_repeats": 1},
-        # "forb_retrieval": {},
+        "forb_retrieval": {"n_index": 3, "n_queries": 6, "n_distractors": 6, "image_size": 128,
+                           "query_size": 192, "max_features": 100, "vocab_size": 64, "shortlist": 5,
+                           "global_size": 32, "scales": [1.0], "ssl_steps": 10, "ssl_batch": 16, "n_boot": 200},
         "metrics_appendix": {"n_random_images": 4},
     },
     "default": {
@@ -55,7 +57,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "orandnet_voc": {},
         "satellite_resnet": {},
         "cosaliency": {},
-        # "forb_retrieval": {},
+        "forb_retrieval": {},
         "metrics_appendix": {},
     },
     "paper": {
@@ -78,7 +80,9 @@ PROFILES: dict[str, dict[str, dict]] = {
                                     "U-Net + FS + RFM (offline)", "U-Net + DA + FS + RFM (offline)",
                                     "U-Net + DA + FS + RFM (online)"]},
         # Real FORB via data_root; ImageNet weights only from files the user passes (cnn_weights, vit_weights).
-        # "forb_retrieval": {},
+        "forb_retrieval": {"device": "auto", "image_size": 512, "query_size": 512, "max_features": 1000,
+                           "vocab_size": 16384, "shortlist": 100, "cnn_arch": "resnet50", "vit_arch": "vit_b_16",
+                           "global_size": 224, "ssl_steps": 5000, "ssl_batch": 256, "ssl_size": 96, "n_boot": 2000},
         "metrics_appendix": {},
     },
 }

@@ -1,0 +1,384 @@
+"""FORB (pxiangwu/FORB): the real on-disk layout, its validation, and a seeded synthetic twin.
+
+Layout (REFERENCE.md §2 "FORB")::
+
+    <root>/metadata/<type>_query.ndjson      {"image": "<type>/query/<uuid>.jpg", "image_url": ...}
+    <root>/metadata/<type>_database.ndjson   {"image": "<type>/database/<uuid>.jpg", "image_url": ...}
+    <root>/metadata/<type>_gt.ndjson         {"query_id": 1-based, "query_image", "groundtruth_ids":
+                                              1-based lines of <type>_database.ndjson,
+                                              "groundtruth_images", "difficulty"}
+    <root>/metadata/all_database_images.txt  every database image, one path a line
+    <root>/metadata/oods_database_images.txt the database minus the index images (distractors)
+    <root>/metadata/images_for_building_codebook.txt   (optional) images for the BoW vocabulary
+    <root>/<type>/{query,database}/<uuid>.jpg
+
+Global 0-based database id = local 1-based id − 1 + offset of the type, where the offset is the
+position of the type's block in ``all_database_images.txt``. (The plain-text lists may sit in
+``metadata/`` or in the root; FORB's release keeps them in ``metadata/``.)
+
+The twin (:func:`write_twin`, :func:`resolve_forb_root`) writes exactly this layout, with
+procedurally rendered flat objects of the eight types, photo-like query scenes graded easy /
+medium / hard, distractors built like the paper's Figure 9 and colour variants of logos as
+several positives per query; see :mod:`benchlib.data.forb_render` for the images themselves.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from .. import BenchlibError
+
+OBJECT_TYPES = ("animated_cards", "photorealistic_cards", "bookcovers", "paintings", "currency",
+                "logos", "packaged_goods", "movie_posters")
+DIFFICULTIES = ("easy", "medium", "hard")
+LIST_FILES = ("all_database_images.txt", "oods_database_images.txt")
+CODEBOOK_FILE = "images_for_building_codebook.txt"
+_IMAGE_KEYS = ("image",)
+_GT_KEYS = ("query_id", "query_image", "groundtruth_ids", "difficulty")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass
+class ForbData:
+    """What :func:`load_forb` returns.
+
+    ``database``: db_id (global, 0-based), object_type, image (absolute path), distractor (bool:
+    listed in oods_database_images.txt). ``queries``: query_id (1-based, per type, as in the gt
+    file), object_type, image, difficulty, positives (list of global db ids). ``codebook``: image
+    paths for the BoW vocabulary / self-supervised training (the distractors when no codebook list
+    is shipped). ``offsets``: object type → global id of its first database image.
+    """
+    root: Path
+    database: pd.DataFrame
+    queries: pd.DataFrame
+    codebook: list = field(default_factory=list)
+    offsets: dict = field(default_factory=dict)
+
+    @property
+    def distractor_ids(self) -> np.ndarray:
+        return self.database.loc[self.database["distractor"], "db_id"].to_numpy()
+
+    def summary(self) -> pd.DataFrame:
+        """Counts per object type, like FORB's dataset table."""
+        q = self.queries.groupby("object_type")["difficulty"].value_counts().unstack(fill_value=0)
+        db = self.database.groupby("object_type").agg(database=("db_id", "size"),
+                                                      distractors=("distractor", "sum"))
+        out = db.join(q).reindex([t for t in OBJECT_TYPES if t in db.index]).fillna(0).astype(int)
+        out["queries"] = out[[d for d in DIFFICULTIES if d in out]].sum(axis=1)
+        out["max positives"] = self.queries.groupby("object_type")["positives"].apply(
+            lambda p: max(map(len, p)))
+        return out
+
+
+# --------------------------------------------------------------------------- reading
+def _metadata_file(root: Path, name: str, required: bool = True) -> Path | None:
+    for p in (root / "metadata" / name, root / name):
+        if p.is_file():
+            return p
+    if required:
+        raise BenchlibError(f"{root / 'metadata' / name}: file not found (not a FORB layout?)")
+    return None
+
+
+def _read_ndjson(path: Path, keys) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BenchlibError(f"{path}, line {n}: not valid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise BenchlibError(f"{path}, line {n}: expected a JSON object")
+            missing = [k for k in keys if k not in obj]
+            if missing:
+                raise BenchlibError(f"{path}, line {n}: missing key(s) {', '.join(map(repr, missing))}")
+            obj["_line"] = n
+            rows.append(obj)
+    return rows
+
+
+def _read_list(path: Path) -> list[tuple[int, str]]:
+    with open(path, encoding="utf-8") as f:
+        return [(n, s.strip()) for n, s in enumerate(f, 1) if s.strip()]
+
+
+def _safe_image(root: Path, rel, where: str, check_file: bool = True) -> str:
+    """Relative path → normalised posix string; refuses absolute paths and `..` (a path must stay
+    inside the data root) and, when asked, missing or non-JPEG files."""
+    if not isinstance(rel, str) or not rel:
+        raise BenchlibError(f"{where}: image path must be a non-empty string, got {rel!r}")
+    p = PurePosixPath(rel.replace("\\", "/"))
+    if p.is_absolute() or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+        raise BenchlibError(f"{where}: image path {rel!r} is absolute; FORB paths are relative to the data root")
+    if ".." in p.parts:
+        raise BenchlibError(f"{where}: image path {rel!r} escapes the data root ('..')")
+    if check_file:
+        full = root / p
+        try:
+            with open(full, "rb") as f:
+                head = f.read(3)
+        except OSError:
+            raise BenchlibError(f"{where}: image {rel!r} not found or unreadable ({full})") from None
+        if head != _JPEG_MAGIC:
+            raise BenchlibError(f"{where}: image {rel!r} is not a JPEG file ({full})")
+    return str(p)
+
+
+def _int_id(value, where: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise BenchlibError(f"{where}: {key} must be an integer, got {value!r}")
+    return int(value)
+
+
+def is_forb_root(root) -> bool:
+    root = Path(root)
+    return any((root / "metadata").glob("*_gt.ndjson"))
+
+
+def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
+    """Read and validate a FORB tree (real or twin). Errors name the file and line."""
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise BenchlibError(f"{root}: FORB data root not found")
+    types = [t for t in (object_types or OBJECT_TYPES) if (root / "metadata" / f"{t}_gt.ndjson").is_file()]
+    if not types:
+        raise BenchlibError(f"{root / 'metadata'}: no <type>_gt.ndjson files of the types {', '.join(object_types or OBJECT_TYPES)}")
+
+    all_path = _metadata_file(root, "all_database_images.txt")
+    all_list = _read_list(all_path)
+    position = {}
+    for n, rel in all_list:
+        rel = _safe_image(root, rel, f"{all_path}, line {n}", check_file=False)
+        if rel in position:
+            raise BenchlibError(f"{all_path}, line {n}: {rel!r} listed twice")
+        position[rel] = len(position)
+
+    db_rows, q_rows, offsets = [], [], {}
+    for t in types:
+        db_file = _metadata_file(root, f"{t}_database.ndjson")
+        q_file = _metadata_file(root, f"{t}_query.ndjson")
+        gt_file = _metadata_file(root, f"{t}_gt.ndjson")
+        db = [_safe_image(root, r["image"], f"{db_file}, line {r['_line']}", check_images)
+              for r in _read_ndjson(db_file, _IMAGE_KEYS)]
+        if not db:
+            raise BenchlibError(f"{db_file}: empty database")
+        # The type's block in all_database_images.txt fixes its offset; it must hold the type's
+        # database in the same order, or local ids would not map onto global ids.
+        if db[0] not in position:
+            raise BenchlibError(f"{all_path}: {db[0]!r} (line 1 of {db_file.name}) is not listed")
+        off = position[db[0]]
+        for i, rel in enumerate(db):
+            if position.get(rel) != off + i:
+                raise BenchlibError(f"{all_path}: the block of {t} does not match {db_file.name} "
+                                    f"line {i + 1} ({rel!r}); offsets follow the order of this list")
+        offsets[t] = off
+        db_rows += [{"db_id": off + i, "object_type": t, "image": str(root / rel), "_rel": rel}
+                    for i, rel in enumerate(db)]
+
+        queries = _read_ndjson(q_file, _IMAGE_KEYS)
+        q_images = [_safe_image(root, r["image"], f"{q_file}, line {r['_line']}", check_images) for r in queries]
+        for r in _read_ndjson(gt_file, _GT_KEYS):
+            where = f"{gt_file}, line {r['_line']}"
+            qid = _int_id(r["query_id"], where, "query_id")
+            if not 1 <= qid <= len(q_images):
+                raise BenchlibError(f"{where}: query_id {qid} out of range 1..{len(q_images)} ({q_file.name})")
+            qimg = _safe_image(root, r["query_image"], where, check_file=False)
+            if qimg != q_images[qid - 1]:
+                raise BenchlibError(f"{where}: query_image {qimg!r} is not line {qid} of {q_file.name}")
+            gts = r["groundtruth_ids"]
+            if not isinstance(gts, list) or not gts:
+                raise BenchlibError(f"{where}: groundtruth_ids must be a non-empty list, got {gts!r}")
+            local = [_int_id(g, where, "groundtruth_ids") for g in gts]
+            bad = [g for g in local if not 1 <= g <= len(db)]
+            if bad:
+                raise BenchlibError(f"{where}: groundtruth id(s) {bad} out of range 1..{len(db)} ({db_file.name})")
+            if r["difficulty"] not in DIFFICULTIES:
+                raise BenchlibError(f"{where}: difficulty {r['difficulty']!r} is not one of {DIFFICULTIES}")
+            q_rows.append({"query_id": qid, "object_type": t, "image": str(root / qimg),
+                           "difficulty": r["difficulty"],
+                           "positives": sorted({g - 1 + off for g in local})})
+
+    database = pd.DataFrame(db_rows).sort_values("db_id", ignore_index=True)
+    oods_path = _metadata_file(root, "oods_database_images.txt")
+    oods = set()
+    known = set(database["_rel"])
+    for n, rel in _read_list(oods_path):
+        rel = _safe_image(root, rel, f"{oods_path}, line {n}", check_file=False)
+        if rel not in position:
+            raise BenchlibError(f"{oods_path}, line {n}: {rel!r} is not in all_database_images.txt")
+        if rel in known:
+            oods.add(position[rel])
+    database["distractor"] = database["db_id"].isin(oods)
+    queries = pd.DataFrame(q_rows, columns=["query_id", "object_type", "image", "difficulty", "positives"])
+    is_distractor = dict(zip(database["db_id"], database["distractor"]))
+    for q in queries.itertuples():
+        if any(is_distractor[p] for p in q.positives):
+            raise BenchlibError(f"{oods_path}: a positive of {q.object_type} query {q.query_id} is listed "
+                                "as a distractor (the oods list must exclude index images)")
+
+    cb_path = _metadata_file(root, CODEBOOK_FILE, required=False)
+    if cb_path is not None:
+        codebook = [str(root / _safe_image(root, rel, f"{cb_path}, line {n}", check_images))
+                    for n, rel in _read_list(cb_path)]
+    else:
+        codebook = database.loc[database["distractor"], "image"].tolist()
+    return ForbData(root, database.drop(columns="_rel"), queries, codebook, offsets)
+
+
+def read_image(path, max_side: int | None = None) -> np.ndarray:
+    """RGB uint8 image; a corrupt file is a BenchlibError naming it. Optionally shrunk so that its
+    long side is at most ``max_side`` (real FORB images are large; the methods work at small size)."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise BenchlibError(f"{path}: cannot decode image (corrupt or not an image)")
+    if max_side and max(img.shape[:2]) > max_side:
+        s = max_side / max(img.shape[:2])
+        img = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
+                         interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def read_images(paths, max_side: int | None = None) -> list[np.ndarray]:
+    return [read_image(p, max_side) for p in paths]
+
+
+# --------------------------------------------------------------------------- writing (the twin)
+def _write_ndjson(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+
+def write_forb_tree(root, types: dict) -> Path:
+    """Write a FORB-layout tree. ``types``: object type → dict with ``database`` (list of
+    (name, RGB image, is_index)), ``queries`` (list of (name, RGB image, difficulty, list of
+    0-based positions in that type's database)). Used by the twin and by tests."""
+    import cv2
+
+    root = Path(root)
+    (root / "metadata").mkdir(parents=True, exist_ok=True)
+    all_db, oods, codebook = [], [], []
+    for t, spec in types.items():
+        for sub in ("query", "database"):
+            (root / t / sub).mkdir(parents=True, exist_ok=True)
+        db_rows = []
+        for name, img, is_index in spec["database"]:
+            rel = f"{t}/database/{name}.jpg"
+            cv2.imwrite(str(root / rel), np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            db_rows.append({"image": rel, "image_url": f"synthetic://{rel}"})
+            all_db.append(rel)
+            if not is_index:
+                oods.append(rel)
+                codebook.append(rel)
+        q_rows, gt_rows = [], []
+        for i, (name, img, difficulty, pos) in enumerate(spec["queries"], 1):
+            rel = f"{t}/query/{name}.jpg"
+            cv2.imwrite(str(root / rel), np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90])
+            q_rows.append({"image": rel, "image_url": f"synthetic://{rel}"})
+            gt_rows.append({"query_id": i, "query_image": rel, "groundtruth_ids": [p + 1 for p in pos],
+                            "groundtruth_images": [db_rows[p]["image"] for p in pos], "difficulty": difficulty})
+        _write_ndjson(root / "metadata" / f"{t}_database.ndjson", db_rows)
+        _write_ndjson(root / "metadata" / f"{t}_query.ndjson", q_rows)
+        _write_ndjson(root / "metadata" / f"{t}_gt.ndjson", gt_rows)
+    for name, lines in (("all_database_images.txt", all_db), ("oods_database_images.txt", oods),
+                        (CODEBOOK_FILE, codebook)):
+        (root / "metadata" / name).write_text("".join(s + "\n" for s in lines), encoding="utf-8")
+    return root
+
+
+def _uuid(rng) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16)))
+
+
+def twin_types(seed: int, n_index: int, n_queries: int, n_distractors: int, size: int, query_size: int,
+               difficulty_mix=(0.25, 0.5, 0.25), object_types=OBJECT_TYPES) -> dict:
+    """Render the twin in memory (see :func:`write_forb_tree` for the structure): index images with
+    long side ``size``, query scenes of ``query_size``² (a photo holds the object at about the index
+    resolution when easy, less when hard)."""
+    from . import forb_render as R
+
+    out = {}
+    for ti, t in enumerate(object_types):
+        rng = np.random.default_rng([seed, ti])
+        objects = R.make_objects(t, rng, n_index, n_distractors)
+        order = rng.permutation(len(objects))  # index and distractors interleaved, as in FORB
+        db, where = [], {}
+        for pos, j in enumerate(order):
+            o = objects[j]
+            where[j] = pos
+            db.append((_uuid(rng), R.render(t, o["spec"], size), o["is_index"]))
+        groups = {}  # logos: colour variants of one pattern are all positives
+        for j, o in enumerate(objects):
+            if o["is_index"]:
+                groups.setdefault(o["group"], []).append(j)
+        group_ids = sorted(groups)
+        queries = []
+        for i in range(n_queries):
+            g = group_ids[i % len(group_ids)] if i < len(group_ids) else group_ids[rng.integers(len(group_ids))]
+            members = groups[g]
+            src = objects[members[rng.integers(len(members))]]
+            difficulty = DIFFICULTIES[rng.choice(3, p=np.asarray(difficulty_mix) / sum(difficulty_mix))]
+            clean = R.render(t, src["spec"], size)
+            scene = R.query_scene(clean, difficulty, rng, out_size=query_size)
+            queries.append((_uuid(rng), scene, difficulty, sorted(where[m] for m in members)))
+        out[t] = {"database": db, "queries": queries}
+    return out
+
+
+def twin_key(seed: int, **sizes) -> str:
+    """Folder name of a twin: the seed plus a hash of its sizes and of the generator's version, so
+    different profiles never share (or overwrite) a twin."""
+    from . import forb_render as R
+
+    h = hashlib.sha1(json.dumps({**sizes, "v": R.VERSION}, sort_keys=True).encode()).hexdigest()[:8]
+    return f"seed{seed}-{h}"
+
+
+def write_twin(parent, seed: int = 0, n_index: int = 24, n_queries: int = 40, n_distractors: int = 120,
+               size: int = 160, query_size: int = 256, object_types=OBJECT_TYPES) -> Path:
+    """Generate the twin under ``parent/forb_twin/<key>`` once (atomic: a temporary sibling folder
+    is renamed into place) and return its root; an existing twin is reused."""
+    sizes = dict(n_index=n_index, n_queries=n_queries, n_distractors=n_distractors, size=size,
+                 query_size=query_size, object_types=list(object_types))
+    final = Path(parent).expanduser() / "forb_twin" / twin_key(seed, **sizes)
+    if (final / "metadata" / "all_database_images.txt").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    try:
+        write_forb_tree(tmp, twin_types(seed, n_index, n_queries, n_distractors, size, query_size,
+                                        object_types=object_types))
+        (tmp / "metadata" / "twin.json").write_text(json.dumps({"seed": seed, **sizes}, indent=1))
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process finished first: theirs is identical (same seed)
+            if not (final / "metadata" / "all_database_images.txt").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def resolve_forb_root(data_root="", seed: int = 0, **twin_sizes) -> tuple[Path, bool]:
+    """(root, is_twin): the real FORB tree when ``data_root`` holds one (directly or in a ``FORB``
+    subfolder), else the twin under ``data_root`` (default: benchlib.paths.default_data_root())."""
+    from ..paths import default_data_root
+
+    base = Path(data_root).expanduser() if data_root else default_data_root()
+    for cand in (base, base / "FORB", base / "forb"):
+        if is_forb_root(cand):
+            return cand, False
+    return write_twin(base, seed, **twin_sizes), True

@@ -1,0 +1,348 @@
+"""FORB's baselines: a bag of visual words over RootSIFT (+ spatial re-ranking) and global
+embeddings searched by cosine similarity.
+
+- :class:`BoWIndex`: OpenCV SIFT → RootSIFT, a visual vocabulary by k-means (faiss), tf-idf
+  weights sqrt(tf · log(N / (df + 1))), L2-normalised sparse vectors, cosine scoring as a sparse
+  matrix product (the inverted file is the CSR matrix of the database).
+- :meth:`BoWIndex.rerank`: mutual ratio test (0.8) between descriptors that share a visual word,
+  RANSAC homography (10 px) with OpenCV, shortlist re-sorted by inlier count. The score kept
+  for t-mAP is still the BoW cosine (REFERENCE.md §1).
+- :class:`GlobalIndex`: L2-normalised embeddings, exact inner-product search with faiss.
+- Embedders: torchvision CNN / ViT backbones (random init unless a weights file is given),
+  :class:`SmallEmbedNet` trained self-supervised (:mod:`benchlib.models.forb_ssl`), and any user
+  function ``images -> (n, d) array`` (:func:`import_embedder` resolves ``"module:function"``).
+"""
+from __future__ import annotations
+
+import importlib
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.sparse as sp
+
+from .. import BenchlibError
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+# --------------------------------------------------------------------------- local features
+@dataclass
+class LocalFeatures:
+    """Per image: keypoint positions (n, 2) float32 and RootSIFT descriptors (n, 128) float32."""
+    points: list
+    descriptors: list
+
+    def __len__(self):
+        return len(self.points)
+
+
+def rootsift(images, max_features: int = 300) -> LocalFeatures:
+    """OpenCV SIFT on the grey image, then RootSIFT (Arandjelović & Zisserman 2012): L1-normalise
+    each descriptor and take the element-wise square root (so the result has unit L2 norm)."""
+    sift = cv2.SIFT_create(nfeatures=max_features)
+    pts, descs = [], []
+    for img in images:
+        kp, d = sift.detectAndCompute(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), None)
+        if d is None or not kp:
+            pts.append(np.zeros((0, 2), np.float32))
+            descs.append(np.zeros((0, 128), np.float32))
+            continue
+        d = d.astype(np.float32)
+        d = np.sqrt(d / (d.sum(1, keepdims=True) + 1e-7))
+        pts.append(np.array([k.pt for k in kp], np.float32))
+        descs.append(np.ascontiguousarray(d))
+    return LocalFeatures(pts, descs)
+
+
+def tfidf_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
+    """FORB's idf: log(N / (df + 1)), clipped at 0 (a word in every image carries no weight)."""
+    return np.maximum(np.log(n_docs / (df + 1.0)), 0.0)
+
+
+def _same_word_pairs(wa, wb):
+    """All (i, j) with wa[i] == wb[j], found by sorting (no |A|×|B| matrix)."""
+    order = np.argsort(wb, kind="stable")
+    sorted_b = wb[order]
+    lo, hi = np.searchsorted(sorted_b, wa, "left"), np.searchsorted(sorted_b, wa, "right")
+    cnt = hi - lo
+    ii = np.repeat(np.arange(len(wa)), cnt)
+    jj = order[np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)]
+    return ii, jj
+
+
+def _best_two(key, other, dist, n):
+    """Per key value (0..n−1): the partner with the smallest distance, that distance, and the
+    second-smallest distance (inf when there is a single candidate)."""
+    order = np.lexsort((dist, key))
+    key, other, dist = key[order], other[order], dist[order]
+    start = np.r_[True, key[1:] != key[:-1]]
+    best = np.full(n, -1)
+    d1 = np.full(n, np.inf)
+    d2 = np.full(n, np.inf)
+    best[key[start]] = other[start]
+    d1[key[start]] = dist[start]
+    second = np.r_[False, start[:-1]] & ~start  # the entry right after a group's first
+    d2[key[second]] = dist[second]
+    return best, d1, d2
+
+
+def _mutual_ratio_matches(da, wa, db, wb, ratio: float):
+    """Pairs (i, j) of descriptors with the same visual word that are each other's nearest
+    neighbour among same-word descriptors and pass the ratio test (d1 < ratio · d2) both ways."""
+    ii, jj = _same_word_pairs(np.asarray(wa), np.asarray(wb))
+    if len(ii) == 0:
+        return np.zeros((0, 2), int)
+    # RootSIFT vectors have unit norm: |a − b|² = 2 − 2 a·b
+    dist = np.sqrt(np.maximum(2.0 - 2.0 * np.einsum("ij,ij->i", da[ii], db[jj]), 0.0))
+    fwd, f1, f2 = _best_two(ii, jj, dist, len(da))
+    bwd, b1, b2 = _best_two(jj, ii, dist, len(db))
+    i = np.flatnonzero((fwd >= 0) & (f1 < ratio * f2))
+    j = fwd[i]
+    keep = (bwd[j] == i) & (b1[j] < ratio * b2[j])
+    return np.stack([i[keep], j[keep]], 1)
+
+
+def count_inliers(pa, pb, matches, ransac_px: float = 10.0) -> int:
+    """Inliers of a RANSAC homography between matched points (0 with fewer than 4 matches)."""
+    if len(matches) < 4:
+        return 0
+    H, mask = cv2.findHomography(pa[matches[:, 0]], pb[matches[:, 1]], cv2.RANSAC, ransac_px,
+                                 maxIters=1000, confidence=0.995)
+    return 0 if H is None or mask is None else int(mask.sum())
+
+
+class BoWIndex:
+    """Visual-word index of a database of images."""
+
+    def __init__(self, vocab_size: int = 1024, seed: int = 0, max_train_descriptors: int | None = None,
+                 niter: int = 15):
+        # k-means sees at most 40 descriptors per word (at least 20,000): enough for stable words
+        self.max_train = max_train_descriptors or max(20_000, 40 * vocab_size)
+        self.vocab_size, self.seed, self.niter = vocab_size, seed, niter
+        self.centroids = None
+
+    # vocabulary -----------------------------------------------------------
+    def fit_vocabulary(self, features: LocalFeatures) -> "BoWIndex":
+        import faiss
+
+        x = np.concatenate([d for d in features.descriptors if len(d)]).astype(np.float32)
+        rng = np.random.default_rng(self.seed)
+        if len(x) > self.max_train:
+            x = x[rng.choice(len(x), self.max_train, replace=False)]
+        k = min(self.vocab_size, len(x))
+        km = faiss.Kmeans(128, k, niter=self.niter, seed=self.seed, verbose=False, min_points_per_centroid=1,
+                          max_points_per_centroid=max(256, len(x) // k + 1))
+        km.train(np.ascontiguousarray(x))
+        self.centroids = km.centroids.copy()
+        self._quantizer = faiss.IndexFlatL2(128)
+        self._quantizer.add(self.centroids)
+        return self
+
+    def words(self, descriptors: np.ndarray) -> np.ndarray:
+        if len(descriptors) == 0:
+            return np.zeros(0, np.int64)
+        return self._quantizer.search(np.ascontiguousarray(descriptors, dtype=np.float32), 1)[1][:, 0]
+
+    def _counts(self, words_list) -> sp.csr_matrix:
+        rows = np.repeat(np.arange(len(words_list)), [len(w) for w in words_list])
+        cols = np.concatenate(words_list) if words_list else np.zeros(0, np.int64)
+        m = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)),
+                          shape=(len(words_list), len(self.centroids)))
+        m.sum_duplicates()
+        return m
+
+    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        w = counts.multiply(self.idf[None, :]).tocsr()
+        w.data = np.sqrt(w.data)  # sqrt(tf · idf)
+        norms = np.sqrt(np.asarray(w.multiply(w).sum(1))).ravel()
+        w = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ w
+        w.eliminate_zeros()
+        return w.tocsr().astype(np.float32)
+
+    # database -------------------------------------------------------------
+    def build(self, features: LocalFeatures, db_ids) -> "BoWIndex":
+        if self.centroids is None:
+            raise BenchlibError("BoWIndex.build: fit_vocabulary first")
+        self.db_ids = np.asarray(db_ids)
+        self.features = features
+        self.db_words = [self.words(d) for d in features.descriptors]
+        counts = self._counts(self.db_words)
+        self.idf = tfidf_idf(np.asarray((counts > 0).sum(0)).ravel(), len(self.db_words)).astype(np.float32)
+        self.matrix = self._weigh(counts)
+        return self
+
+    def vectors(self, features: LocalFeatures):
+        words = [self.words(d) for d in features.descriptors]
+        return self._weigh(self._counts(words)), words
+
+    def search(self, qvec: sp.csr_matrix, topk: int, subset=None, chunk: int = 512):
+        """Top-k (global ids, cosine scores) per query; ``subset`` = row positions of the
+        database to search (the distractor-only search of t-mAP)."""
+        rows = np.arange(self.matrix.shape[0]) if subset is None else np.asarray(subset)
+        dbT = self.matrix[rows].T.tocsc()
+        k = min(topk, len(rows))
+        ids, scores = [], []
+        for s in range(0, qvec.shape[0], chunk):
+            sim = (qvec[s:s + chunk] @ dbT).toarray()
+            top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+            ids.append(self.db_ids[rows[top]])
+            scores.append(np.take_along_axis(sim, top, 1))
+        return np.concatenate(ids), np.concatenate(scores)
+
+    def rerank(self, qfeat: LocalFeatures, qwords, ids, scores, shortlist: int = 20,
+               ratio: float = 0.8, ransac_px: float = 10.0):
+        """Spatially verify the top ``shortlist`` candidates of each query and re-sort them by
+        inlier count (ties: BoW score). Scores stay the BoW cosines. Returns (ids, scores, inliers)."""
+        pos = {int(d): i for i, d in enumerate(self.db_ids)}
+        ids, scores = ids.copy(), scores.copy()
+        inl = np.zeros(ids.shape, np.int64)
+        n = min(shortlist, ids.shape[1])
+        for q in range(len(ids)):
+            for c in range(n):
+                j = pos[int(ids[q, c])]
+                m = _mutual_ratio_matches(qfeat.descriptors[q], qwords[q], self.features.descriptors[j],
+                                          self.db_words[j], ratio)
+                inl[q, c] = count_inliers(qfeat.points[q], self.features.points[j], m, ransac_px)
+            order = np.lexsort((-scores[q, :n], -inl[q, :n]))  # last key = primary
+            ids[q, :n], scores[q, :n], inl[q, :n] = ids[q, :n][order], scores[q, :n][order], inl[q, :n][order]
+        return ids, scores, inl
+
+    # size -----------------------------------------------------------------
+    def index_bytes(self, with_local_features: bool) -> int:
+        """Bytes of the serialised index: vocabulary + inverted file (+ the keypoints, descriptors
+        and word ids that re-ranking needs)."""
+        parts = {"centroids": self.centroids, "idf": self.idf, "data": self.matrix.data,
+                 "indices": self.matrix.indices, "indptr": self.matrix.indptr, "db_ids": self.db_ids}
+        if with_local_features:
+            parts.update(points=np.concatenate(self.features.points),
+                         descriptors=np.concatenate(self.features.descriptors),
+                         words=np.concatenate(self.db_words).astype(np.int32),
+                         counts=np.array([len(p) for p in self.features.points], np.int32))
+        buf = io.BytesIO()
+        np.savez(buf, **parts)
+        return buf.getbuffer().nbytes
+
+
+# --------------------------------------------------------------------------- global search
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    if not np.isfinite(x).all():
+        raise BenchlibError("embedding contains NaN or inf")
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class GlobalIndex:
+    """Exact cosine search over L2-normalised embeddings (faiss IndexFlatIP = a matrix product)."""
+
+    def __init__(self, embeddings: np.ndarray, db_ids):
+        import faiss
+
+        self.emb = l2_normalise(embeddings)
+        self.db_ids = np.asarray(db_ids)
+        self.index = faiss.IndexFlatIP(self.emb.shape[1])
+        self.index.add(self.emb)
+
+    def search(self, queries: np.ndarray, topk: int, subset=None):
+        import faiss
+
+        q = l2_normalise(queries)
+        index, ids = self.index, self.db_ids
+        if subset is not None:
+            index = faiss.IndexFlatIP(self.emb.shape[1])
+            index.add(self.emb[np.asarray(subset)])
+            ids = self.db_ids[np.asarray(subset)]
+        scores, top = index.search(q, min(topk, index.ntotal))
+        return ids[top], scores
+
+    def index_bytes(self) -> int:
+        import faiss
+
+        return int(faiss.serialize_index(self.index).nbytes)
+
+
+# --------------------------------------------------------------------------- embedders
+def build_backbone(arch: str, weights_path: str = "", image_size: int = 224):
+    """A torchvision backbone with its classifier removed. Random init unless ``weights_path`` names
+    a state-dict file (e.g. torchvision's ImageNet weights, saved beforehand by the user); it is
+    loaded with ``weights_only=True`` and nothing is downloaded.
+
+    ``vit_tiny`` is a 4-layer, 192-wide ViT (torchvision's VisionTransformer class) that fits the
+    CPU budget of the default profile; ``vit_b_16`` is the standard one."""
+    import torch
+    import torchvision
+
+    from ..torchutil import load_checkpoint
+
+    if arch in ("resnet18", "resnet34", "resnet50"):
+        model = getattr(torchvision.models, arch)(weights=None)
+        head = "fc"
+    elif arch == "vit_b_16":
+        model = torchvision.models.vit_b_16(weights=None, image_size=image_size)
+        head = "heads"
+    elif arch == "vit_tiny":
+        model = torchvision.models.VisionTransformer(image_size=image_size, patch_size=16, num_layers=4,
+                                                     num_heads=3, hidden_dim=192, mlp_dim=768)
+        head = "heads"
+    else:
+        raise BenchlibError(f"unknown backbone {arch!r}: resnet18 | resnet34 | resnet50 | vit_b_16 | vit_tiny")
+    if weights_path:
+        state = load_checkpoint(weights_path)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
+        missing, _ = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith(head + ".")]
+        if missing:
+            raise BenchlibError(f"{weights_path}: not a {arch} state dict (missing {len(missing)} keys, "
+                                f"e.g. {missing[:3]})")
+    setattr(model, head, torch.nn.Identity())
+    return model.eval()
+
+
+def _to_batch(images, size: int):
+    """Images → (n, 3, size, size) float32, ImageNet-normalised (squashed to a square)."""
+    arr = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
+    return ((arr.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2)
+
+
+def embed_images(model, images, size: int, scales=(1.0,), device="cpu", batch: int = 64) -> np.ndarray:
+    """Multi-scale global description: the L2-normalised embeddings at each scale are averaged and
+    normalised again (FORB's baselines describe images at several scales)."""
+    import torch
+
+    from ..torchutil import autocast
+
+    model = model.to(device)
+    if torch.device(device).type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    total = None
+    with torch.inference_mode():
+        for s in scales:
+            side = max(16, int(round(size * s)))
+            outs = []
+            for i in range(0, len(images), batch):
+                x = torch.from_numpy(_to_batch(images[i:i + batch], side)).to(device)
+                with autocast(device):
+                    outs.append(model(x).float().cpu().numpy())
+            e = l2_normalise(np.concatenate(outs))
+            total = e if total is None else total + e
+    return l2_normalise(total)
+
+
+def import_embedder(spec: str):
+    """The user hook: ``"package.module:function"`` → the function. It must map a list of RGB uint8
+    images (H×W×3 arrays) to an (n, d) float array, e.g. a CLIP image encoder the user has set up
+    with their own weights. Its rows are then searched by cosine like the other global methods."""
+    if ":" not in spec:
+        raise BenchlibError(f"embedder {spec!r}: expected 'module:function'")
+    mod, fn = spec.split(":", 1)
+    try:
+        f = getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as e:
+        raise BenchlibError(f"embedder {spec!r}: cannot import ({e})") from None
+    if not callable(f):
+        raise BenchlibError(f"embedder {spec!r} is not callable")
+    return f

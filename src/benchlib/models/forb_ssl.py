@@ -1,0 +1,145 @@
+"""A small CNN trained self-supervised (SimCLR, NT-Xent loss) on FORB's codebook images.
+
+Random-init torchvision backbones give embeddings that mean little; this network learns, without
+labels, to map two augmented views of the same flat object close together, so the learned-embedding
+rows of the twin's tables mean something. The augmentations are SimCLR's (random resized crop,
+colour jitter — kept mild, see :func:`augment` — and blur) plus a random rotation, perspective and
+zoom-out onto a background made from another codebook image: views of one object, not the twin's
+query generator. On two CPU cores a few hundred steps is all the budget allows, so the network is
+weak (it beats random init on easy queries, not on hard ones); the paper profile trains longer.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .forb import IMAGENET_MEAN, IMAGENET_STD
+
+
+def small_embed_net(dim: int = 128, width: int = 16):
+    """Four 3×3 conv-BN-ReLU stages (stride 2 each, widths w, 2w, 4w, 8w), GeM pooling, a linear
+    embedding: small enough to train for a few hundred steps on two CPU cores."""
+    import torch
+    from torch import nn
+
+    class GeM(nn.Module):
+        def __init__(self, p: float = 3.0):
+            super().__init__()
+            self.p = nn.Parameter(torch.tensor(p))
+
+        def forward(self, x):
+            return x.clamp(min=1e-6).pow(self.p).mean((2, 3)).pow(1.0 / self.p)
+
+    def block(cin, cout, stride):
+        return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+    w = width
+    return nn.Sequential(*block(3, w, 2), *block(w, 2 * w, 2), *block(2 * w, 4 * w, 2), *block(4 * w, 8 * w, 2),
+                         GeM(), nn.Linear(8 * w, dim))
+
+
+def augment(img: np.ndarray, other: np.ndarray, rng, size: int) -> np.ndarray:
+    """One SimCLR-style view of ``img`` (RGB uint8), ``size``×``size``: crop, zoom-out with
+    rotation and perspective onto ``other``, colour jitter, blur."""
+    h, w = img.shape[:2]
+    # random resized crop (area 50–100 %)
+    area = rng.uniform(0.5, 1.0)
+    ch, cw = int(h * np.sqrt(area)), int(w * np.sqrt(area))
+    y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    crop = img[y:y + ch, x:x + cw]
+    # zoom-out with rotation and perspective onto a background cut from another image
+    bg = cv2.resize(other, (size, size), interpolation=cv2.INTER_AREA)
+    s = rng.uniform(0.4, 1.0) * size
+    src = np.float32([[0, 0], [cw, 0], [cw, ch], [0, ch]])
+    a = np.deg2rad(rng.uniform(-20, 20))
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    dst = ((src - [cw / 2, ch / 2]) / max(ch, cw) * s) @ rot.T + rng.normal(0, 0.05 * s, (4, 2))
+    dst = dst - dst.min(0) + rng.uniform(0, np.maximum(size - np.ptp(dst, 0), 1))
+    M = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
+    view = cv2.warpPerspective(crop, M, (size, size), flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(np.ones((ch, cw), np.float32), M, (size, size))[..., None]
+    view = view * mask + bg * (1 - mask)
+    # mild colour jitter: colour is a strong cue for flat objects, a strong jitter slows learning
+    # down more than a few hundred CPU steps can afford
+    view = view * rng.uniform(0.9, 1.1, 3) + rng.uniform(-10, 10)
+    view = (view - view.mean()) * rng.uniform(0.85, 1.15) + view.mean()
+    view = np.clip(view, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        view = cv2.GaussianBlur(view, (0, 0), rng.uniform(0.1, 1.5))
+    return view
+
+
+def _batch(views) -> np.ndarray:
+    arr = np.stack(views).astype(np.float32) / 255.0
+    return ((arr - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2)
+
+
+def nt_xent(z1, z2, temperature: float = 0.1):
+    """SimCLR's loss: each view must pick its partner among the 2B−1 other views."""
+    import torch
+    import torch.nn.functional as F
+
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / temperature
+    n = z1.shape[0]
+    sim.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, target)
+
+
+def train_simclr(images, steps: int = 150, batch: int = 48, size: int = 48, dim: int = 128,
+                 lr: float = 3e-3, seed: int = 0, device="cpu", log_every: int = 0):
+    """Train :func:`small_embed_net` on ``images`` (list of RGB uint8). Returns (model, losses).
+    Runs on CUDA with bf16 autocast and channels_last when ``device`` is a GPU (untested here)."""
+    import torch
+
+    from ..torchutil import seed_everything
+
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    cpu_threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        # A net this small gains little from a second thread, and on a busy machine two threads
+        # waiting for each other run 5× slower than one (measured): train single-threaded.
+        torch.set_num_threads(1)
+    try:
+        return _train(images, steps, batch, size, dim, lr, device, log_every, rng)
+    finally:
+        torch.set_num_threads(cpu_threads)
+
+
+def _train(images, steps, batch, size, dim, lr, device, log_every, rng):
+    import torch
+    from torch import nn
+
+    from ..torchutil import autocast
+
+    model = small_embed_net(dim)
+    head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+    model, head = model.to(device), head.to(device)
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
+    losses = []
+    model.train()
+    for step in range(steps):
+        idx = rng.choice(len(images), min(batch, len(images)), replace=False)
+        others = rng.integers(0, len(images), (len(idx), 2))
+        v1 = _batch([augment(images[i], images[o[0]], rng, size) for i, o in zip(idx, others)])
+        v2 = _batch([augment(images[i], images[o[1]], rng, size) for i, o in zip(idx, others)])
+        x = torch.from_numpy(np.concatenate([v1, v2])).to(device)
+        if cuda:
+            x = x.to(memory_format=torch.channels_last)
+        with autocast(device):
+            z = head(model(x)).float()
+        loss = nt_xent(z[: len(idx)], z[len(idx):])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if log_every and step % log_every == 0:
+            print(f"step {step}: loss {losses[-1]:.3f}")
+    return model.eval(), losses

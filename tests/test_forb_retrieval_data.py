@@ -1,0 +1,136 @@
+"""FORB loader: a hand-written tiny tree, the global-id offset rule, malformed metadata, the twin."""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchlib import BenchlibError
+from benchlib.data.forb import load_forb, read_image, write_forb_tree, write_twin
+
+
+def _img(v):
+    return np.full((24, 32, 3), v, np.uint8)
+
+
+def tiny_tree(root: Path) -> Path:
+    """Two types; logos written FIRST in all_database_images.txt, so its offset is 0 and
+    bookcovers' is 4 although bookcovers comes first in FORB's type order.
+    logos db: L0 (index), L1 (index, colour variant of L0), L2 (distractor), L3 (index)
+    bookcovers db: B0 (distractor), B1 (index)."""
+    types = {
+        "logos": {"database": [("l0", _img(10), True), ("l1", _img(20), True), ("l2", _img(30), False),
+                               ("l3", _img(40), True)],
+                  "queries": [("ql0", _img(11), "easy", [0, 1]), ("ql1", _img(41), "hard", [3])]},
+        "bookcovers": {"database": [("b0", _img(50), False), ("b1", _img(60), True)],
+                       "queries": [("qb0", _img(61), "medium", [1])]},
+    }
+    return write_forb_tree(root, types)
+
+
+def test_tiny_tree_global_ids_follow_the_offset_rule(tmp_path):
+    data = load_forb(tiny_tree(tmp_path))
+    assert data.offsets == {"logos": 0, "bookcovers": 4}
+    db = data.database.set_index("db_id")
+    assert list(db.index) == [0, 1, 2, 3, 4, 5]
+    assert db.loc[1, "image"].endswith("logos/database/l1.jpg")
+    assert db.loc[5, "image"].endswith("bookcovers/database/b1.jpg")
+    assert list(db["distractor"]) == [False, False, True, False, True, False]
+    q = data.queries.set_index(["object_type", "query_id"])
+    # local 1-based ids [1, 2] of logos → global [0, 1]; bookcovers local 2 → 2 - 1 + 4 = 5
+    assert q.loc[("logos", 1), "positives"] == [0, 1]
+    assert q.loc[("logos", 2), "positives"] == [3]
+    assert q.loc[("bookcovers", 1), "positives"] == [5]
+    assert q.loc[("logos", 1), "difficulty"] == "easy"
+    assert sorted(data.distractor_ids) == [2, 4]
+    assert read_image(db.loc[5, "image"]).shape == (24, 32, 3)
+    assert data.summary().loc["logos", "max positives"] == 2
+
+
+def _edit_line(path: Path, n: int, fn):
+    lines = path.read_text().splitlines()
+    obj = json.loads(lines[n - 1])
+    fn(obj)
+    lines[n - 1] = json.dumps(obj)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("case, file, match", [
+    ("missing key", "logos_gt.ndjson", r"logos_gt.ndjson, line 2: missing key\(s\) 'difficulty'"),
+    ("id out of range", "logos_gt.ndjson", r"logos_gt.ndjson, line 1: groundtruth id\(s\) \[5\] out of range 1..4"),
+    ("dotdot path", "bookcovers_database.ndjson", r"bookcovers_database.ndjson, line 2: .*escapes the data root"),
+    ("absolute path", "bookcovers_query.ndjson", r"bookcovers_query.ndjson, line 1: .*is absolute"),
+    ("missing image", "logos_database.ndjson", r"logos_database.ndjson, line 3: image .*l2.jpg.* not found"),
+    ("bad difficulty", "bookcovers_gt.ndjson", r"bookcovers_gt.ndjson, line 1: difficulty 'extreme'"),
+])
+def test_malformed_metadata_names_file_and_line(tmp_path, case, file, match):
+    root = tiny_tree(tmp_path)
+    meta = root / "metadata" / file
+    if case == "missing key":
+        _edit_line(meta, 2, lambda o: o.pop("difficulty"))
+    elif case == "id out of range":
+        _edit_line(meta, 1, lambda o: o.update(groundtruth_ids=[1, 5]))
+    elif case == "dotdot path":
+        _edit_line(meta, 2, lambda o: o.update(image="bookcovers/../../outside.jpg"))
+    elif case == "absolute path":
+        _edit_line(meta, 1, lambda o: o.update(image=str(root / "bookcovers/query/qb0.jpg")))
+    elif case == "missing image":
+        (root / "logos" / "database" / "l2.jpg").unlink()
+    elif case == "bad difficulty":
+        _edit_line(meta, 1, lambda o: o.update(difficulty="extreme"))
+    with pytest.raises(BenchlibError, match=match):
+        load_forb(root)
+
+
+def test_corrupt_and_inconsistent_files(tmp_path):
+    root = tiny_tree(tmp_path)
+    # a JPEG that is not a JPEG
+    (root / "bookcovers" / "query" / "qb0.jpg").write_bytes(b"not an image")
+    with pytest.raises(BenchlibError, match=r"bookcovers_query.ndjson, line 1: .*not a JPEG"):
+        load_forb(root)
+    root2 = tiny_tree(tmp_path / "b")
+    lst = root2 / "metadata" / "all_database_images.txt"
+    lines = lst.read_text().splitlines()
+    lines[0], lines[1] = lines[1], lines[0]  # the logos block no longer matches its database file
+    lst.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BenchlibError, match="all_database_images.txt: the block of logos"):
+        load_forb(root2)
+    root3 = tiny_tree(tmp_path / "c")
+    (root3 / "metadata" / "logos_gt.ndjson").write_text("{not json\n")
+    with pytest.raises(BenchlibError, match=r"logos_gt.ndjson, line 1: not valid JSON"):
+        load_forb(root3)
+    with pytest.raises(BenchlibError, match="data root not found"):
+        load_forb(tmp_path / "nowhere")
+
+
+def _tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != "twin.json":
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_twin_is_deterministic_loadable_and_has_logo_variants(tmp_path):
+    kw = dict(n_index=2, n_queries=3, n_distractors=2, size=64, object_types=("logos", "bookcovers"))
+    a = write_twin(tmp_path / "a", seed=3, **kw)
+    b = write_twin(tmp_path / "b", seed=3, **kw)
+    assert a.name == b.name and _tree_digest(a) == _tree_digest(b)
+    assert write_twin(tmp_path / "a", seed=3, **kw) == a  # reused, not rewritten
+    assert not [p for p in a.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    data = load_forb(a)  # through the same loader as real data
+    assert set(data.queries["object_type"]) == {"logos", "bookcovers"}
+    logo_pos = data.queries.loc[data.queries["object_type"] == "logos", "positives"]
+    assert all(2 <= len(p) <= 3 for p in logo_pos)  # colour variants: several positives
+    book_pos = data.queries.loc[data.queries["object_type"] == "bookcovers", "positives"]
+    assert all(len(p) == 1 for p in book_pos)
+    # positives are index images (never in the distractor-only database) of the query's type
+    types = dict(zip(data.database["db_id"], data.database["object_type"]))
+    for q in data.queries.itertuples():
+        assert all(types[p] == q.object_type for p in q.positives)
+        assert not set(q.positives) & set(data.distractor_ids)
+    assert len(data.distractor_ids) == 4 and set(data.codebook) == set(
+        data.database.loc[data.database["distractor"], "image"])
+    assert write_twin(tmp_path / "a", seed=4, **kw) != a  # another seed: another twin
