@@ -24,7 +24,7 @@ CHAPTERS: dict[str, Chapter] = {
     c.id: c
     for c in [
         # Chapters are uncommented here as they land (tests then require their notebook).
-        # Chapter("sam_vs_sam2", "From SAM to SAM 2: the comparison table, measured", "sam_vs_sam2.ipynb"),
+        Chapter("sam_vs_sam2", "From SAM to SAM 2: the comparison table, measured", "sam_vs_sam2.ipynb"),
         Chapter("orandnet_voc", "ORANDNet: precision-aware CAM ensembles on VOC", "orandnet_voc.ipynb"),
         Chapter("satellite_resnet", "Residual encoder-decoder for satellite images", "satellite_resnet.ipynb"),
         Chapter("cosaliency", "Co-saliency detection in a single image", "cosaliency.ipynb"),
@@ -38,7 +38,10 @@ PROFILE_NAMES = ("smoke", "default", "paper")
 # Per profile, per chapter: parameter overrides of the notebook's defaults.
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {
-        # "sam_vs_sam2": {},
+        "sam_vs_sam2": {"param_variants": ["vit_b", "vit_l", "vit_h", "hiera_t"],
+                        "latency_variants": ["hiera_t", "vit_b"], "composed_variants": [],
+                        "resolution": 256, "warmup": 0, "repeats": 1, "prompt_repeats": 2,
+                        "video_frames": 3, "video_resolution": 256, "n_images": 2},
         "orandnet_voc": {"n_train": 60, "n_val": 24, "cls_epochs": 3, "vit_epochs": 3, "cam_scales": [1.0],
                          "orand_epochs": 2, "aff_epochs": 1, "seg_epochs": 3,
                          "scale_schedule": [[8, 1], [4, 2]], "n_boot": 100},
@@ -53,7 +56,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "metrics_appendix": {"n_random_images": 4},
     },
     "default": {
-        # "sam_vs_sam2": {},
+        "sam_vs_sam2": {},
         "orandnet_voc": {},
         "satellite_resnet": {},
         "cosaliency": {},
@@ -61,7 +64,13 @@ PROFILES: dict[str, dict[str, dict]] = {
         "metrics_appendix": {},
     },
     "paper": {
-        # "sam_vs_sam2": {},
+        "sam_vs_sam2": {"latency_variants": ["hiera_t", "hiera_s", "hiera_b+", "hiera_l",
+                                             "vit_b", "vit_l", "vit_h"],
+                        "composed_variants": [], "resolution": 1024, "warmup": 3, "repeats": 10,
+                        "prompt_repeats": 20, "compile_encoder": True, "video_frames": 50,
+                        "video_resolution": 1024, "video_sam": "vit_h", "video_sam2": "hiera_b+",
+                        "quality_variants": ["vit_b", "vit_l", "vit_h", "hiera_t", "hiera_s",
+                                             "hiera_b+", "hiera_l"]},
         "orandnet_voc": {"image_size": 320, "n_seeds": 3, "cls_epochs": 15, "vit_epochs": 30,
                          "cam_scales": [1.0, 0.5, 1.5, 2.0], "orand_epochs": 20, "aff_epochs": 10,
                          "seg_epochs": 30, "scale_schedule": [[8, 2], [4, 4], [2, 6]], "torch_threads": 0,

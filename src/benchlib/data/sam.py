@@ -1,0 +1,268 @@
+"""Images with object masks, and DAVIS-layout videos, for the SAM vs SAM 2 chapter.
+
+Real layouts read here:
+- an image set: ``<root>/images/<id>.jpg|png`` + ``<root>/masks/<id>.png``, the mask an instance-id
+  map (0 = background, each other value one object; a binary 0/255 mask is one object);
+- a DAVIS 2017 video set: ``<root>/JPEGImages/480p/<seq>/00000.jpg …`` +
+  ``<root>/Annotations/480p/<seq>/00000.png …`` (palette PNGs of object ids), with
+  ``ImageSets/2017/val.txt`` optional (else every sequence folder is used).
+
+The synthetic twin writes both layouts (``images/``, ``masks/`` and ``davis/``) from a seed. Its
+difficulty is the one the SAM / SAM 2 comparison is about: textured objects that touch, a
+look-alike distractor of the same colour as the target (a click must pick the right one; a
+tracker must not jump to it), and in the video the target passes behind an occluding bar and
+crosses the distractor — the cases the SAM 2 paper lists as its failure modes.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .. import BenchlibError
+
+IMAGE_EXT = (".jpg", ".jpeg", ".png")
+TWIN_NAME = "sam_twin"
+
+
+# ----------------------------------------------------------------------------- reading
+def _read(path: Path, mode: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.array(im.convert(mode) if mode == "RGB" else im)  # a writable copy
+    except (OSError, ValueError) as e:
+        raise BenchlibError(f"{path}: cannot read image ({e})") from None
+
+
+def read_mask(path: Path, shape=None) -> np.ndarray:
+    """An instance-id mask as uint8 H×W; checks the size against the image's."""
+    m = _read(path, "mask")
+    if m.ndim == 3:  # an RGB-saved binary mask: any channel set = object
+        m = (m.max(axis=2) > 0).astype(np.uint8)
+    if m.dtype == np.bool_:
+        m = m.astype(np.uint8)
+    if m.ndim != 2 or m.dtype not in (np.uint8, np.uint16, np.int32):
+        raise BenchlibError(f"{path}: a mask must be a single-channel integer image, got {m.dtype} {m.shape}")
+    if shape is not None and m.shape != tuple(shape[:2]):
+        raise BenchlibError(f"{path}: mask size {m.shape} does not match its image {tuple(shape[:2])}")
+    return m
+
+
+def object_masks(instance_map: np.ndarray) -> list[np.ndarray]:
+    """One boolean mask per object id (0 and 255-void left out)."""
+    ids = [int(i) for i in np.unique(instance_map) if i not in (0, 255)]
+    if not ids and (instance_map == 255).any():  # a binary 0/255 mask: one object
+        return [instance_map == 255]
+    return [instance_map == i for i in ids]
+
+
+@dataclass
+class ImageMaskSet:
+    root: Path
+    ids: list
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        stem, img_path = self.ids[i]
+        image = _read(img_path, "RGB")
+        return {"id": stem, "image": image, "objects": object_masks(read_mask(self.root / "masks" / f"{stem}.png", image.shape))}
+
+
+def is_image_set(root) -> bool:
+    root = Path(root)
+    return (root / "images").is_dir() and (root / "masks").is_dir()
+
+
+def load_image_set(root) -> ImageMaskSet:
+    root = Path(root)
+    if not is_image_set(root):
+        raise BenchlibError(f"{root}: expected folders images/ and masks/")
+    ids = []
+    for p in sorted((root / "images").iterdir()):
+        if p.suffix.lower() in IMAGE_EXT:
+            if not (root / "masks" / f"{p.stem}.png").is_file():
+                raise BenchlibError(f"{p}: no mask masks/{p.stem}.png")
+            ids.append((p.stem, p))
+    if not ids:
+        raise BenchlibError(f"{root / 'images'}: no images")
+    return ImageMaskSet(root, ids)
+
+
+def is_davis(root) -> bool:
+    root = Path(root)
+    return (root / "JPEGImages" / "480p").is_dir() and (root / "Annotations" / "480p").is_dir()
+
+
+def davis_sequences(root) -> list[str]:
+    root = Path(root)
+    if not is_davis(root):
+        raise BenchlibError(f"{root}: expected DAVIS folders JPEGImages/480p and Annotations/480p")
+    listing = root / "ImageSets" / "2017" / "val.txt"
+    if listing.is_file():
+        seqs = [s.strip() for s in listing.read_text().splitlines() if s.strip()]
+    else:
+        seqs = sorted(p.name for p in (root / "JPEGImages" / "480p").iterdir() if p.is_dir())
+    for s in seqs:
+        if not (root / "JPEGImages" / "480p" / s).is_dir():
+            raise BenchlibError(f"{root / 'JPEGImages' / '480p' / s}: sequence listed but missing")
+    return seqs
+
+
+def davis_frames_dir(root, seq: str) -> Path:
+    return Path(root) / "JPEGImages" / "480p" / seq
+
+
+def load_davis_sequence(root, seq: str, n_frames: int | None = None):
+    """(frames list of H×W×3 uint8, masks list of H×W id maps; only the first is needed as a
+    prompt, the rest are ground truth). Frame files must be 00000.jpg, 00001.jpg, … (the
+    layout SAM 2's video predictor reads)."""
+    root = Path(root)
+    fdir, adir = davis_frames_dir(root, seq), root / "Annotations" / "480p" / seq
+    names = sorted((p for p in fdir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")), key=lambda p: p.stem)
+    if not names:
+        raise BenchlibError(f"{fdir}: no JPEG frames")
+    for i, p in enumerate(names):
+        if not p.stem.isdigit() or int(p.stem) != i:
+            raise BenchlibError(f"{p}: frames must be numbered 00000.jpg, 00001.jpg, … without gaps")
+    names = names[:n_frames] if n_frames else names
+    frames, masks = [], []
+    for p in names:
+        f = _read(p, "RGB")
+        a = adir / f"{p.stem}.png"
+        if not a.is_file():
+            raise BenchlibError(f"{a}: annotation missing for frame {p.name}")
+        frames.append(f)
+        masks.append(read_mask(a, f.shape))
+    return frames, masks
+
+
+# ----------------------------------------------------------------------------- the twin
+def _texture(rng, h, w, base):
+    """Colour plus a random smooth texture, so objects are not flat fills."""
+    noise = rng.normal(0, 1, (h // 8 + 2, w // 8 + 2, 3))
+    noise = np.asarray(Image.fromarray(((noise - noise.min()) / np.ptp(noise) * 255).astype(np.uint8))
+                       .resize((w, h), Image.BILINEAR), float) / 255 - 0.5
+    return np.clip(np.asarray(base, float)[None, None] + 70 * noise, 0, 255)
+
+
+def _ellipse(h, w, cy, cx, ry, rx, angle=0.0):
+    yy, xx = np.mgrid[0:h, 0:w]
+    c, s = np.cos(angle), np.sin(angle)
+    y, x = (yy - cy) * c - (xx - cx) * s, (yy - cy) * s + (xx - cx) * c
+    return (y / ry) ** 2 + (x / rx) ** 2 <= 1
+
+
+def render_scene(rng, h: int, w: int, n_objects: int = 4):
+    """An RGB image and its instance map: touching textured ellipses, the last one a same-colour
+    look-alike of the first (the distractor)."""
+    img = _texture(rng, h, w, rng.uniform(60, 200, 3))
+    inst = np.zeros((h, w), np.uint8)
+    colours = [rng.uniform(0, 255, 3) for _ in range(n_objects - 1)]
+    colours.append(colours[0])  # the distractor looks like object 1
+    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
+    for k, col in enumerate(colours, start=1):
+        ry, rx = rng.uniform(0.1, 0.22) * h, rng.uniform(0.1, 0.22) * w
+        m = _ellipse(h, w, cy, cx, ry, rx, rng.uniform(0, np.pi))
+        tex = _texture(rng, h, w, col)
+        img[m] = tex[m]
+        inst[m] = k
+        # next object starts next to this one, so neighbours touch
+        ang = rng.uniform(0, 2 * np.pi)
+        cy = np.clip(cy + np.sin(ang) * (ry + 0.12 * h), 0.15 * h, 0.85 * h)
+        cx = np.clip(cx + np.cos(ang) * (rx + 0.12 * w), 0.15 * w, 0.85 * w)
+    return img.astype(np.uint8), inst
+
+
+def render_video(rng, n_frames: int, h: int, w: int):
+    """Frames and masks: the target (id 1) moves left to right, a same-colour distractor moves the
+    other way and crosses it, and a fixed bar occludes the target for part of the path."""
+    bg = _texture(rng, h, w, rng.uniform(60, 200, 3))
+    colour = rng.uniform(0, 255, 3)
+    tex = _texture(rng, h, w, colour)
+    bar_x = int(0.55 * w)
+    frames, masks = [], []
+    for t in range(n_frames):
+        a = t / max(1, n_frames - 1)
+        img, inst = bg.copy(), np.zeros((h, w), np.uint8)
+        target = _ellipse(h, w, 0.45 * h, (0.15 + 0.7 * a) * w, 0.16 * h, 0.1 * w)
+        distractor = _ellipse(h, w, 0.6 * h, (0.85 - 0.7 * a) * w, 0.15 * h, 0.1 * w) & ~target
+        img[distractor] = tex[distractor]
+        img[target] = tex[target]
+        inst[target] = 1
+        bar = np.zeros((h, w), bool)
+        bar[:, bar_x:bar_x + int(0.06 * w)] = True
+        img[bar] = (40, 40, 40)
+        inst[bar & (inst == 1)] = 0  # occluded pixels are not the target
+        frames.append(img.astype(np.uint8))
+        masks.append(inst)
+    return frames, masks
+
+
+def _palette_png(mask: np.ndarray, path: Path):
+    im = Image.fromarray(mask.astype(np.uint8), mode="P")
+    im.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128] + [0] * (768 - 15))
+    im.save(path)
+
+
+def write_twin(root, seed: int = 0, n_images: int = 6, n_frames: int = 8, size=(240, 320)) -> Path:
+    """Write the twin (images/, masks/, davis/) under `root`, atomically: everything goes into a
+    temporary sibling folder that is renamed at the end."""
+    root = Path(root)
+    tmp = root.with_name(root.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    rng = np.random.default_rng(seed)
+    h, w = size
+    try:
+        (tmp / "images").mkdir(parents=True)
+        (tmp / "masks").mkdir()
+        for i in range(n_images):
+            img, inst = render_scene(rng, h, w)
+            Image.fromarray(img).save(tmp / "images" / f"{i:04d}.jpg", quality=95)
+            Image.fromarray(inst).save(tmp / "masks" / f"{i:04d}.png")
+        frames, masks = render_video(rng, n_frames, h, w)
+        fdir = tmp / "davis" / "JPEGImages" / "480p" / "crossing"
+        adir = tmp / "davis" / "Annotations" / "480p" / "crossing"
+        fdir.mkdir(parents=True)
+        adir.mkdir(parents=True)
+        for t, (f, m) in enumerate(zip(frames, masks)):
+            Image.fromarray(f).save(fdir / f"{t:05d}.jpg", quality=95)
+            _palette_png(m, adir / f"{t:05d}.png")
+        (tmp / "davis" / "ImageSets" / "2017").mkdir(parents=True)
+        (tmp / "davis" / "ImageSets" / "2017" / "val.txt").write_text("crossing\n")
+        try:
+            os.rename(tmp, root)
+        except OSError:  # another process finished first: keep theirs
+            if not root.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def ensure_twin(data_root, seed: int = 0, n_images: int = 6, n_frames: int = 8) -> Path:
+    """The twin for these settings, written on first use and reused afterwards."""
+    root = Path(data_root) / f"{TWIN_NAME}_seed{seed}_i{n_images}_f{n_frames}"
+    if not root.is_dir():
+        write_twin(root, seed=seed, n_images=n_images, n_frames=n_frames)
+    return root
+
+
+def resolve_data(data_root, seed: int = 0, n_images: int = 6, n_frames: int = 8):
+    """(image-set root, DAVIS root, dataset name). A `data_root` holding the real layouts
+    (images/ + masks/, and/or DAVIS folders directly or under DAVIS/) is used as it is; otherwise
+    the twin is generated under it."""
+    from ..paths import default_data_root
+
+    base = Path(data_root) if data_root else default_data_root()
+    davis = next((p for p in (base, base / "DAVIS") if is_davis(p)), None)
+    if is_image_set(base) or davis is not None:
+        return (base if is_image_set(base) else None), davis, f"real data at {base}"
+    twin = ensure_twin(base, seed, n_images, n_frames)
+    return twin, twin / "davis", f"synth-sam twin, seed {seed}"
