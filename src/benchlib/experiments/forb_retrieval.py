@@ -549,8 +549,9 @@ def explorer_figure(exp: Experiment, method: str, difficulty: str = "all", objec
 def explorer(exp: Experiment, scores: dict | None = None, k: int = 5):
     """ipywidgets: choose method, difficulty and type, browse the queries and their ranked results."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
     from IPython.display import display
+
+    from ..widgets import figure_png
 
     q = exp.data.queries
     method = W.Dropdown(options=list(exp.runs), description="method")
@@ -558,7 +559,7 @@ def explorer(exp: Experiment, scores: dict | None = None, k: int = 5):
     otype = W.Dropdown(options=["all", *[t for t in OBJECT_TYPES if (q["object_type"] == t).any()]], description="type")
     pos = W.IntSlider(0, 0, max(len(q) - 1, 0), description="query", continuous_update=False)
     info = W.HTML()
-    out = W.Output()
+    out = W.Image(format="png")  # not an Output widget: capturing into one can hang papermill
 
     def redraw(*_):
         n = int(query_mask(exp, diff.value, otype.value).sum())
@@ -568,10 +569,7 @@ def explorer(exp: Experiment, scores: dict | None = None, k: int = 5):
             ap = scores[method.value, k, "min"].ap[query_mask(exp, diff.value, otype.value)]
             text += f" · mAP@{k} of this selection: {100 * ap.mean():.1f} %"
         info.value = text
-        with out:
-            out.clear_output(wait=True)
-            explorer_figure(exp, method.value, diff.value, otype.value, pos.value, k)
-            plt.show()
+        out.value = figure_png(explorer_figure(exp, method.value, diff.value, otype.value, pos.value, k))
 
     for w in (method, diff, otype, pos):
         w.observe(redraw, names="value")

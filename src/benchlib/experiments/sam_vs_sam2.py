@@ -637,15 +637,16 @@ def explorer(lat_df: pd.DataFrame, image: np.ndarray, predictors: dict | None = 
     loaded from a checkpoint (`predictors`: variant -> predictor with `image` set), otherwise the
     latency / memory breakdown. Returns the widget."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
     from IPython.display import display
+
+    from ..widgets import figure_png
 
     predictors = predictors or {}
     h, w = image.shape[:2]
     pick = widgets.Dropdown(options=[(r.model, r.variant) for r in lat_df.itertuples()], description="variant")
     xs = widgets.IntSlider(value=w // 2, min=0, max=w - 1, description="click x", continuous_update=False)
     ys = widgets.IntSlider(value=h // 2, min=0, max=h - 1, description="click y", continuous_update=False)
-    out = widgets.Output()
+    out = widgets.Image(format="png")  # not an Output widget: capturing into one can hang papermill
 
     def draw(*_):
         row = lat_df.set_index("variant").loc[pick.value].to_dict() | {"variant": pick.value}
@@ -654,16 +655,11 @@ def explorer(lat_df: pd.DataFrame, image: np.ndarray, predictors: dict | None = 
             m, sc, _ = predictors[pick.value].predict(point_coords=np.array([[xs.value, ys.value]]),
                                                       point_labels=np.array([1]), multimask_output=True)
             mask = m[int(np.argmax(sc))].astype(bool)
-        with out:
-            out.clear_output(wait=True)
-            breakdown_figure(row, image, (xs.value, ys.value), mask)
-            plt.show()
+        out.value = figure_png(breakdown_figure(row, image, (xs.value, ys.value), mask))
 
     for wdg in (pick, xs, ys):
         wdg.observe(draw, names="value")
-    # No initial draw into the Output widget: the notebook shows the initial state as a plain
-    # figure just above. (Capturing into an Output widget during batch execution is where two
-    # runner executions hung, waiting in the client; the live kernel draws on the first change.)
+    draw()
     box = widgets.VBox([widgets.HBox([pick, xs, ys]), out])
     display(box)
     return box
