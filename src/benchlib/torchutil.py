@@ -14,12 +14,16 @@ import numpy as np
 from . import BenchlibError
 
 
-def set_threads() -> int:
-    """Use the thread budget the runner gives a chapter ($BENCHLIB_THREADS), else all cores."""
+def set_threads(n: int = 0) -> int:
+    """Set torch's CPU threads: `n` > 0 as given (small models often run faster on one thread
+    than on two competing ones), else the runner's budget for a chapter ($BENCHLIB_THREADS),
+    else all cores. Returns the number set."""
     import torch
 
-    n = int(os.environ.get("BENCHLIB_THREADS") or os.cpu_count() or 1)
-    torch.set_num_threads(max(1, n))
+    if not n or n <= 0:
+        n = int(os.environ.get("BENCHLIB_THREADS") or os.cpu_count() or 1)
+    n = max(1, int(n))
+    torch.set_num_threads(n)
     return n
 
 

@@ -700,19 +700,14 @@ def pick_threads(threads: int = 0) -> int:
     sibling make small operations many times slower (measured here: a 1-point prompt 0.05 s with
     1 thread vs 2 s with 2 threads under a load of 9 on 2 cores), which would time the
     neighbours, not SAM. The choice is printed and stored with the run's parameters."""
-    import torch
-
     from ..torchutil import set_threads
 
     if threads and threads > 0:
-        torch.set_num_threads(int(threads))
-        return int(threads)
+        return set_threads(threads)
     budget = set_threads()
     cores = os.cpu_count() or 1
     free = cores - int(round(os.getloadavg()[0])) if hasattr(os, "getloadavg") else cores
-    n = max(1, min(budget, free))
-    torch.set_num_threads(n)
-    return n
+    return set_threads(min(budget, free))
 
 
 def latency_frame(lat: dict, composed: dict, tot: pd.DataFrame) -> pd.DataFrame:
