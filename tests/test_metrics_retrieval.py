@@ -13,7 +13,7 @@ from benchlib.metrics.retrieval import (
     t_map_curve,
     tmap_thresholds,
 )
-from _fakes import FakeTensor
+from tests._fakes import FakeTensor
 
 
 # --- FORB divisor cases (REFERENCE.md §1) -------------------------------------------------------

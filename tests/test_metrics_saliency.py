@@ -3,7 +3,7 @@ import pytest
 
 from benchlib import BenchlibError
 from benchlib.metrics.saliency import SaliencyMeter, aggregate, image_scores
-from _fakes import FakeTensor
+from tests._fakes import FakeTensor
 
 B2 = 0.3  # β²
 

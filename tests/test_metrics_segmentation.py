@@ -8,7 +8,7 @@ from benchlib.metrics.segmentation import (
     confusion_matrix,
     segmentation_scores,
 )
-from _fakes import FakeTensor
+from tests._fakes import FakeTensor
 
 # 4 classes (0 = background); class 3 is in neither truth nor prediction; two void (255) pixels,
 # under which the prediction (2 and 0) must be ignored.

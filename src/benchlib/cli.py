@@ -6,7 +6,7 @@ import json
 import sys
 
 from . import BenchlibError
-from .profiles import CHAPTERS, PROFILE_NAMES
+from .profiles import PROFILE_NAMES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="execute chapter notebooks with papermill")
     r.add_argument("--profile", choices=PROFILE_NAMES, default="default")
-    r.add_argument("--only", nargs="+", metavar="CHAPTER", help=f"chapters to run ({', '.join(CHAPTERS)})")
+    r.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters to run (see `benchlib chapters`)")
     r.add_argument("--jobs", type=int, default=1, help="chapters run in parallel processes")
     r.add_argument("--data-root", help="datasets folder (default: $BENCHLIB_DATA or ~/.cache/benchlib/data)")
     r.add_argument("--results-root", help="results folder (default: $BENCHLIB_RESULTS or ./results)")
@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="output folder (default: _build; the HTML lands in <out>/html)")
 
     sub.add_parser("chapters", help="list the chapters and their profile parameters")
+
+    n = sub.add_parser("new-chapter", help="start a chapter: copy the template into chapters/ID and notebooks/ID.ipynb")
+    n.add_argument("id", help="the new chapter's id (a Python identifier, e.g. my_paper)")
+    n.add_argument("--title", default="", help="the chapter's title")
     return p
 
 
@@ -73,12 +77,18 @@ def main(argv=None) -> int:
             print(f"book written: {index}")
             return 0
         if args.command == "chapters":
-            from .profiles import PROFILES
+            from .chapters import all_specs
 
-            for c in CHAPTERS.values():
-                print(f"{c.id:20s} {c.title}  (notebooks/{c.notebook})")
+            for c in all_specs():
+                print(f"{c.id:20s} {c.title}  ({c.notebook_path()})")
                 for prof in PROFILE_NAMES:
-                    print(f"    {prof:8s} {PROFILES[prof].get(c.id, {})}")
+                    print(f"    {prof:8s} {c.parameters(prof) or '(notebook defaults)'}")
+            return 0
+        if args.command == "new-chapter":
+            from .chapters.template import new_chapter
+
+            for path in new_chapter(args.id, args.title):
+                print(f"wrote {path}")
             return 0
     except BenchlibError as e:
         print(f"benchlib: error: {e}", file=sys.stderr)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 
 def _is_root(p: Path) -> bool:
-    return (p / "_toc.yml").is_file() and (p / "notebooks").is_dir()
+    return (p / "_config.yml").is_file() and (p / "notebooks").is_dir()
 
 
 def project_root() -> Path:
     """The book's root folder: $BENCHLIB_ROOT, else the nearest folder upwards from the
-    working directory that holds `_toc.yml` and `notebooks/`, else the source checkout
+    working directory that holds `_config.yml` and `notebooks/`, else the source checkout
     this package was installed from (editable install), else the working directory."""
     env = os.environ.get("BENCHLIB_ROOT")
     if env:

@@ -21,14 +21,13 @@ import numpy as np
 import pandas as pd
 
 from . import BenchlibError, __version__
+from .claims import CHECK_COLUMNS, CLAIM_COLUMNS
 from .paths import default_results_root, project_root
 
 RESULT_COLUMNS = [
     "chapter", "table", "method", "dataset", "subset", "metric", "value",
     "paper_value", "delta", "ci_low", "ci_high", "n", "seed", "note",
 ]
-CLAIM_COLUMNS = ["claim_id", "statement", "verdict", "evidence"]
-VERDICTS = ("held", "not held", "not tested")
 # Set by the runner: where a chapter run's files go until the run has finished.
 STAGING_ENV = "BENCHLIB_STAGING_ROOT"
 
@@ -81,41 +80,6 @@ def bootstrap_ci(values, stat=np.mean, n_boot: int = 2000, level: float = 0.95, 
     return (float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a)))
 
 
-def compare(a, b, *, label_a: str, label_b: str, margin: float = 0.0, paired: bool = True,
-            higher_is_better: bool = True, seed: int = 0):
-    """Is `a` better than `b` by more than `margin`?
-
-    `a`, `b`: per-unit values (per seed, per image, per query), paired unit by unit when
-    `paired`. Returns (verdict, evidence): "held" when the mean difference is beyond the
-    margin, "not held" otherwise; the evidence gives both means, the difference and its
-    95 % bootstrap CI so a reader can judge whether it is more than noise."""
-    a = np.asarray(a, dtype=float).ravel()
-    b = np.asarray(b, dtype=float).ravel()
-    if a.size == 0 or b.size == 0:
-        return "not tested", f"no values for {label_a if a.size == 0 else label_b}"
-    sign = 1.0 if higher_is_better else -1.0
-    if paired:
-        if a.shape != b.shape:
-            raise BenchlibError(f"paired comparison needs equal lengths ({a.size} vs {b.size})")
-        diff = a - b
-        d = float(diff.mean())
-        lo, hi = bootstrap_ci(diff, seed=seed)
-    else:
-        d = float(a.mean() - b.mean())
-        rng = np.random.default_rng(seed)
-        boots = [rng.choice(a, a.size).mean() - rng.choice(b, b.size).mean() for _ in range(2000)]
-        lo, hi = (float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))) if min(a.size, b.size) > 1 else (math.nan, math.nan)
-    held = sign * d > margin
-    ci = "" if math.isnan(lo) else f", 95% CI [{lo:+.4g}, {hi:+.4g}]"
-    significant = "" if math.isnan(lo) else (
-        "; CI excludes 0" if (lo > 0 or hi < 0) else "; CI includes 0 (within noise)")
-    evidence = (f"{label_a} {a.mean():.4g} vs {label_b} {b.mean():.4g}: "
-                f"difference {d:+.4g}{ci} over n={a.size}{significant}")
-    if margin:
-        evidence += f"; margin {margin:g}"
-    return ("held" if held else "not held"), evidence
-
-
 # --------------------------------------------------------------------------- environment facts
 def git_commit(root=None) -> str | None:
     try:
@@ -165,7 +129,7 @@ class ChapterResults:
         res = ChapterResults("satellite_resnet", profile, results_root, parameters=params)
         res.add("2", "Prop-18", "F1", 81.2, dataset="synth-sat, seed 0", subset="D12")
         res.compare_with_paper("2", method_map={"Prop-18": "Prop. 18"})
-        res.claim("prop_beats_unet", "Prop-N beats U-Net ...", *compare(a, b, ...))
+        res.judge(claims.CLAIMS, run, claims.CHECKS)   # the claims engine's verdicts
         res.save()
     """
 
@@ -179,7 +143,8 @@ class ChapterResults:
         self.started = datetime.now(timezone.utc)
         self._t0 = time.perf_counter()
         self._rows: list[dict] = []
-        self._claims: list[dict] = []
+        self._claims = pd.DataFrame(columns=CLAIM_COLUMNS)
+        self._checks = pd.DataFrame(columns=CHECK_COLUMNS)
 
     # rows -----------------------------------------------------------------
     def add(self, table, method: str, metric: str, value, *, dataset: str, subset: str = "",
@@ -235,11 +200,14 @@ class ChapterResults:
         return matched
 
     # claims ---------------------------------------------------------------
-    def claim(self, claim_id: str, statement: str, verdict: str, evidence: str) -> None:
-        if verdict not in VERDICTS:
-            raise BenchlibError(f"claim {claim_id!r}: verdict must be one of {VERDICTS}, got {verdict!r}")
-        self._claims.append({"claim_id": claim_id, "statement": statement, "verdict": verdict,
-                             "evidence": evidence})
+    def judge(self, claims, run, checks=(), n_boot: int = 2000, paper=True) -> pd.DataFrame:
+        """Verdicts of the chapter's claims on `run` (claims engine), and its checks, kept for
+        claims.csv / checks.csv. `paper=False` skips the on-paper-numbers column (no tables)."""
+        from .claims import PaperTables, evaluate, run_checks
+
+        self._claims = evaluate(claims, run, PaperTables(self.chapter) if paper else None, n_boot=n_boot)
+        self._checks = run_checks(checks, run)
+        return self._claims
 
     # views ----------------------------------------------------------------
     @property
@@ -248,7 +216,11 @@ class ChapterResults:
 
     @property
     def claims(self) -> pd.DataFrame:
-        return pd.DataFrame(self._claims, columns=CLAIM_COLUMNS)
+        return self._claims.copy()
+
+    @property
+    def checks(self) -> pd.DataFrame:
+        return self._checks.copy()
 
     def table(self, table) -> pd.DataFrame:
         return side_by_side(self.frame, table)
@@ -260,10 +232,11 @@ class ChapterResults:
         return chapter_dir(self.profile, self.chapter, staging or self.results_root)
 
     def save(self) -> Path:
-        """Write results.csv, claims.csv and run.json (each atomically)."""
+        """Write results.csv, claims.csv, checks.csv and run.json (each atomically)."""
         d = self.directory
         atomic_write_csv(d / "results.csv", self.frame)
         atomic_write_csv(d / "claims.csv", self.claims)
+        atomic_write_csv(d / "checks.csv", self.checks)
         run = read_run(d) or {}
         run.update({
             "chapter": self.chapter, "profile": self.profile, "parameters": self.parameters,
@@ -285,14 +258,22 @@ def read_run(directory) -> dict | None:
         raise BenchlibError(f"{p}: not valid JSON ({e})") from None
 
 
+def _read_csv(path: Path, columns, **kw) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    try:
+        return pd.read_csv(path, **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise BenchlibError(f"{path}: cannot be read as CSV ({e})") from None
+
+
 def load_results(profile: str, chapter: str, results_root=None):
-    """(results DataFrame, claims DataFrame, run dict); empty frames when not written."""
+    """(results, claims, checks DataFrames, run dict); empty frames when not written."""
     d = chapter_dir(profile, chapter, results_root)
-    res = pd.read_csv(d / "results.csv", keep_default_na=False, na_values=[""]) \
-        if (d / "results.csv").is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
-    cl = pd.read_csv(d / "claims.csv", keep_default_na=False) \
-        if (d / "claims.csv").is_file() else pd.DataFrame(columns=CLAIM_COLUMNS)
-    return res, cl, read_run(d) or {}
+    res = _read_csv(d / "results.csv", RESULT_COLUMNS, keep_default_na=False, na_values=[""])
+    cl = _read_csv(d / "claims.csv", CLAIM_COLUMNS, keep_default_na=False, na_values=[""])
+    ck = _read_csv(d / "checks.csv", CHECK_COLUMNS, keep_default_na=False)
+    return res, cl, ck, read_run(d) or {}
 
 
 def _fmt(x, digits: int = 4) -> str:

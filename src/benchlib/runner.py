@@ -19,12 +19,13 @@ import time
 import traceback
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 from . import BenchlibError
 from .paths import default_data_root, default_results_root, library_dir, project_root
-from .profiles import CHAPTERS, Chapter, parameters
+from .chapters import ChapterSpec, all_specs
+from .profiles import check_profile, parameters
 from .results import STAGING_ENV, atomic_write_json, chapter_dir, git_commit, package_versions, read_run
 
 NOTEBOOK_NAME = "{chapter}.ipynb"  # the executed copy, next to the chapter's results
@@ -49,9 +50,8 @@ def cache_key(notebook: Path, params: dict, lib_hash: str) -> str:
     return h.hexdigest()[:16]
 
 
-def resolve_parameters(chapter: Chapter, profile: str, data_root, results_root, overrides=None) -> dict:
-    params = parameters(profile, chapter.id)
-    params.update(overrides or {})
+def resolve_parameters(spec: ChapterSpec, profile: str, data_root, results_root, overrides=None) -> dict:
+    params = parameters(profile, spec, overrides)
     params.update({"profile": profile, "data_root": str(data_root), "results_root": str(results_root)})
     return params
 
@@ -70,8 +70,9 @@ CELL_TIMEOUT_S = {"smoke": 300, "default": 1200, "paper": None}
 def execute_chapter(chapter: dict, profile: str, params: dict, key: str, results_root: str,
                     root: str, kernel_name: str | None, threads: int | None, progress: bool,
                     cell_timeout: int | None = None) -> dict:
-    """Run one chapter notebook (in a worker process). Never raises: returns a record."""
-    chapter = Chapter(**chapter)
+    """Run one chapter notebook (in a worker process). Never raises: returns a record.
+    `chapter`: {"id", "title", "notebook"} (plain data, so any executor can ship it)."""
+    chapter = SimpleNamespace(**chapter)
     results_root = Path(results_root)
     final_dir = chapter_dir(profile, chapter.id, results_root)
     staging_root = results_root / ".staging" / uuid.uuid4().hex[:8]
@@ -96,7 +97,7 @@ def execute_chapter(chapter: dict, profile: str, params: dict, key: str, results
         import papermill as pm
         from papermill.exceptions import PapermillExecutionError
 
-        nb_path = Path(root) / "notebooks" / chapter.notebook
+        nb_path = Path(chapter.notebook)
         if not nb_path.is_file():
             raise BenchlibError(f"{nb_path}: chapter notebook not found")
         try:
@@ -148,17 +149,22 @@ def _make_executor(jobs: int, dask_address: str | None) -> Executor:
 
 
 def run(profile: str = "default", only=None, jobs: int = 1, data_root=None, results_root=None,
-        force: bool = False, kernel_name: str | None = None, chapters: list[Chapter] | None = None,
+        force: bool = False, kernel_name: str | None = None, chapters: list[ChapterSpec] | None = None,
         overrides: dict | None = None, dask_address: str | None = None, cell_timeout: int | None = -1,
         echo=print) -> list[dict]:
     """Run the book's chapters for a profile. Returns one record per chapter (status ok /
-    cached / failed). `chapters` replaces the registry (tests use it)."""
+    cached / failed). `chapters` replaces the discovered chapters (tests use it)."""
     from tqdm.auto import tqdm
 
+    check_profile(profile)
     root = project_root()
     data_root = Path(data_root).expanduser().resolve() if data_root else default_data_root()
     results_root = Path(results_root).expanduser().resolve() if results_root else default_results_root()
-    todo = list(chapters) if chapters is not None else list(CHAPTERS.values())
+    todo = list(chapters) if chapters is not None else all_specs()
+    unknown = sorted(set(overrides or {}) - {c.id for c in todo})
+    if unknown:
+        raise BenchlibError(f"-p names unknown chapter(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(c.id for c in todo)}")
     if only:
         known = {c.id for c in todo}
         unknown = [o for o in only if o not in known]
@@ -171,7 +177,7 @@ def run(profile: str = "default", only=None, jobs: int = 1, data_root=None, resu
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     records, pending = [], []
     for c in todo:
-        nb = root / "notebooks" / c.notebook
+        nb = c.notebook_path(root)
         params = resolve_parameters(c, profile, data_root, results_root, (overrides or {}).get(c.id))
         key = cache_key(nb, params, lib_hash) if nb.is_file() else "missing-notebook"
         out_dir = chapter_dir(profile, c.id, results_root)
@@ -180,15 +186,16 @@ def run(profile: str = "default", only=None, jobs: int = 1, data_root=None, resu
             echo(f"= {c.id}: unchanged since its last successful run (cache key {key}), skipped")
             records.append(rec)
         else:
-            pending.append((c, params, key))
+            pending.append((c, nb, params, key))
     if pending:
         echo(f"running {len(pending)} chapter(s) on profile '{profile}' with {jobs} job(s); "
              f"data: {data_root}; results: {results_root / profile}")
         with _make_executor(jobs, dask_address) as ex:
             futures = {
-                ex.submit(execute_chapter, asdict(c), profile, params, key, str(results_root), str(root),
-                          kernel_name, threads, jobs == 1 and sys.stderr.isatty(), cell_timeout): c
-                for c, params, key in pending
+                ex.submit(execute_chapter, {"id": c.id, "title": c.title, "notebook": str(nb)}, profile,
+                          params, key, str(results_root), str(root), kernel_name, threads,
+                          jobs == 1 and sys.stderr.isatty(), cell_timeout): c
+                for c, nb, params, key in pending
             }
             bar = tqdm(total=len(futures), desc="chapters", unit="chapter")
             for fut in as_completed(futures):

@@ -1,9 +1,9 @@
-"""The five papers' published tables as data.
+"""Loader of the papers' published tables (the files live with their chapters).
 
-Every numeric table of the five papers is transcribed once into a tidy CSV under
-``benchlib/papers/<chapter>/table_<n>.csv`` (plus named tables such as
-``sam_vs_sam2/published.csv``) with the columns ``method, metric, subset, value``
-(in that order, extra columns after them), and described in ``<chapter>/meta.json``
+Every numeric table of a chapter's paper is transcribed once into a tidy CSV under
+``benchlib/chapters/<chapter>/paper/table_<n>.csv`` (plus named tables such as
+``sam_vs_sam2/paper/published.csv``) with the columns ``method, metric, subset, value``
+(in that order, extra columns after them), and described in ``paper/meta.json``
 (title, captions, units, how the paper's layout maps onto the rows, doubts about garbled cells).
 
 >>> from benchlib.papers import load_table
@@ -11,7 +11,8 @@ Every numeric table of the five papers is transcribed once into a tidy CSV under
 >>> float(t.query("method == 'Prop-152' and metric == 'F1' and subset == 'D12'").value.iloc[0])
 67.72
 
-The files are read through :mod:`importlib.resources`, so this works from an installed wheel.
+Chapters are discovered (:mod:`benchlib.chapters`), so a new chapter's ``paper/`` folder is
+found without editing this module.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import io
 import json
 import re
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from numbers import Integral
 
 import pandas as pd
@@ -29,7 +30,6 @@ import pandas as pd
 from benchlib import BenchlibError
 
 __all__ = [
-    "CHAPTERS",
     "REQUIRED_COLUMNS",
     "chapters",
     "list_tables",
@@ -39,9 +39,6 @@ __all__ = [
     "paper_value",
     "roman_to_int",
 ]
-
-#: Chapter ids in book order.
-CHAPTERS = ("sam_vs_sam2", "orandnet_voc", "satellite_resnet", "cosaliency", "forb_retrieval")
 
 #: The first four columns of every table file, in this order.
 REQUIRED_COLUMNS = ("method", "metric", "subset", "value")
@@ -96,21 +93,21 @@ def normalize_table_id(table) -> str:
     return s.lower()
 
 
-def _root():
-    return resources.files(__name__)
+def _paper_dirs() -> dict[str, Path]:
+    """chapter id -> its paper/ folder, in book order (chapters without one are left out)."""
+    from benchlib.chapters import all_specs
+
+    return {s.id: s.paper_dir for s in all_specs() if s.paper_dir.is_dir()}
 
 
 def _sort_key(table_id: str):
     return (0, int(table_id), "") if table_id.isdigit() else (1, 0, table_id)
 
 
-@lru_cache(maxsize=None)
 def _files() -> dict[str, dict[str, str]]:
     """chapter -> {table id -> file name}; ``table_<n>.csv`` is table n, ``<name>.csv`` is table name."""
     found: dict[str, dict[str, str]] = {}
-    for entry in _root().iterdir():
-        if not entry.is_dir() or entry.name.startswith(("_", ".")):
-            continue
+    for chapter, entry in _paper_dirs().items():
         tables: dict[str, str] = {}
         for f in entry.iterdir():
             if not f.is_file():
@@ -121,9 +118,8 @@ def _files() -> dict[str, dict[str, str]]:
             elif _NAMED_FILE_RE.match(f.name) and not f.name.startswith("table_"):
                 tables[f.name[:-len(".csv")]] = f.name
         if tables:
-            found[entry.name] = {t: tables[t] for t in sorted(tables, key=_sort_key)}
-    order = {c: i for i, c in enumerate(CHAPTERS)}
-    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+            found[chapter] = {t: tables[t] for t in sorted(tables, key=_sort_key)}
+    return found
 
 
 def _discover() -> dict[str, tuple[str, ...]]:
@@ -155,7 +151,7 @@ def list_tables(chapter: str | None = None) -> list[tuple[str, str]]:
 
 @lru_cache(maxsize=None)
 def _meta(chapter: str) -> dict:
-    f = _root() / chapter / "meta.json"
+    f = _paper_dirs()[chapter] / "meta.json"
     if not f.is_file():
         return {"chapter": chapter, "tables": {}}
     try:
@@ -182,8 +178,8 @@ def _convert_extra(col: pd.Series) -> pd.Series:
 @lru_cache(maxsize=None)
 def _load(chapter: str, table_id: str) -> pd.DataFrame:
     fname = _files()[chapter][table_id]
-    name = f"{chapter}/{fname}"
-    text = (_root() / chapter / fname).read_text(encoding="utf-8")
+    name = f"{chapter}/paper/{fname}"
+    text = (_paper_dirs()[chapter] / fname).read_text(encoding="utf-8")
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     if tuple(df.columns[:4]) != REQUIRED_COLUMNS:
         raise BenchlibError(

@@ -1,0 +1,12 @@
+"""Template chapter: copy with `benchlib new-chapter ID` (this package is not discovered: `_`)."""
+from benchlib.chapters import ChapterSpec
+
+SPEC = ChapterSpec(
+    id="_template",
+    title="Template: a threshold beats the majority guess",
+    order=80,
+    citation="A. Author, A paper worth re-running, Venue 2026",
+    summary="A minimal chapter: real-format loader, seeded twin, 3 seeds, one claim.",
+    # Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
+    profiles={"smoke": {"n_samples": 60, "n_seeds": 1}, "paper": {"n_samples": 20000}},
+)

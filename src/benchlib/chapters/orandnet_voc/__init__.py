@@ -1,0 +1,32 @@
+"""ORANDNet: precision-aware CAM ensembles on VOC — the chapter's spec (its only registration: chapters are discovered)."""
+from benchlib.chapters import ChapterSpec
+
+SPEC = ChapterSpec(
+    id='orandnet_voc',
+    title='ORANDNet: precision-aware CAM ensembles on VOC',
+    order=20,
+    citation='ORANDNet: precision-aware ensemble of CNN and ViT CAMs for weakly-supervised semantic segmentation (PASCAL VOC 2012)',
+    summary='Pseudo-mask mIoU / precision / recall of OR / AND ensembles of two CAMs, and the segmentation they train.',
+    # Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
+    profiles={'smoke': {'n_train': 60,
+           'n_val': 24,
+           'cls_epochs': 3,
+           'vit_epochs': 3,
+           'cam_scales': [1.0],
+           'orand_epochs': 2,
+           'aff_epochs': 1,
+           'seg_epochs': 3,
+           'scale_schedule': [[8, 1], [4, 2]],
+           'n_boot': 100},
+ 'paper': {'image_size': 320,
+           'n_seeds': 3,
+           'cls_epochs': 15,
+           'vit_epochs': 30,
+           'cam_scales': [1.0, 0.5, 1.5, 2.0],
+           'orand_epochs': 20,
+           'aff_epochs': 10,
+           'seg_epochs': 30,
+           'scale_schedule': [[8, 2], [4, 4], [2, 6]],
+           'torch_threads': 0,
+           'n_boot': 2000}},
+)

@@ -1,1 +1,0 @@
-"""One module per chapter: the pipeline a chapter notebook calls (training, evaluation, tables, claims, chapter figures and explorers)."""

@@ -1,0 +1,141 @@
+"""The one-folder-per-chapter layout: discovery, the template, thin notebooks, the import rule."""
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchlib import BenchlibError
+from benchlib.chapters import all_specs, config_from, get
+from benchlib.chapters.template import new_chapter
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "benchlib"
+PAPERS = ["sam_vs_sam2", "orandnet_voc", "satellite_resnet", "cosaliency", "forb_retrieval"]
+
+
+def test_discovered_chapters_in_book_order():
+    ids = [s.id for s in all_specs()]
+    assert ids[:5] == PAPERS and ids[-1] == "metrics_appendix"
+    assert "_template" not in ids
+    for s in all_specs():
+        assert s.notebook_path().is_file(), s
+        assert s.package == f"benchlib.chapters.{s.id}"
+    with pytest.raises(BenchlibError, match="unknown chapter"):
+        get("nope")
+
+
+def _code_cells(nb_path):
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.id)
+def test_notebooks_are_thin(spec):
+    """≤ 60 code lines outside the parameters cell, no function or lambda, no stored outputs."""
+    lines = 0
+    for cell in _code_cells(spec.notebook_path()):
+        assert not cell.get("outputs"), f"{spec.id}: notebooks are committed without outputs"
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        src = "".join(cell["source"])
+        lines += sum(1 for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#"))
+        tree = ast.parse("\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+        bad = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda, ast.ClassDef))]
+        assert not bad, f"{spec.id}: the notebook defines {type(bad[0]).__name__} (logic belongs in the library)"
+    if spec.id != "metrics_appendix":  # the appendix keeps worked examples
+        assert lines <= 60, f"{spec.id}: {lines} code lines outside the parameters cell"
+
+
+@pytest.mark.parametrize("spec", [s for s in all_specs() if s.id != "metrics_appendix"], ids=lambda s: s.id)
+def test_notebook_defaults_equal_library_defaults(spec):
+    """The parameters cell and the chapter's pipeline.Config agree (names and default values)."""
+    import dataclasses
+    import importlib
+
+    cell = next(c for c in _code_cells(spec.notebook_path()) if "parameters" in c["metadata"].get("tags", []))
+    ns: dict = {}
+    exec("".join(cell["source"]), ns)
+    cfg_cls = importlib.import_module(f"{spec.package}.pipeline").Config
+    for f in dataclasses.fields(cfg_cls):
+        assert f.name in ns, f"{spec.id}: Config.{f.name} missing from the parameters cell"
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        assert ns[f.name] == default, f"{spec.id}: {f.name} notebook {ns[f.name]!r} vs library {default!r}"
+    for profile, overrides in spec.profiles.items():
+        unknown = set(overrides) - set(ns)
+        assert not unknown, f"{spec.id}: profile {profile} sets unknown parameters {unknown}"
+
+
+def test_no_module_outside_chapters_imports_a_chapter_and_chapters_stay_apart():
+    ids = [s.id for s in all_specs()]
+    pat = re.compile(r"benchlib\.chapters\.(\w+)|from \.\.(\w+) import|from \.\. import (\w+)")
+    for py in SRC.rglob("*.py"):
+        rel = py.relative_to(SRC)
+        text = py.read_text(encoding="utf-8")
+        named = {g for m in pat.finditer(text) for g in m.groups() if g} & set(ids)
+        if rel.parts[0] != "chapters":
+            assert not named, f"{rel} imports chapter(s) {named}"
+        elif len(rel.parts) > 2:
+            own = rel.parts[1]
+            assert named <= {own}, f"{rel} imports another chapter: {named - {own}}"
+
+
+def test_config_from_names_missing_parameters():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Config:
+        seed: int = 0
+        width: int = 8
+
+    assert config_from(Config, {"seed": 3, "width": 2, "other": 1}) == Config(3, 2)
+    with pytest.raises(BenchlibError, match="width"):
+        config_from(Config, {"seed": 3})
+
+
+@pytest.mark.slow
+def test_throwaway_chapter_from_template_runs_and_gets_a_page(tmp_path):
+    """A new chapter made from the template, outside this repository: listed, run on smoke, and
+    in the built book, with no file outside its own folder edited."""
+    pkgs = tmp_path / "pkgs"
+    written = new_chapter("throwaway", "A throw-away chapter", dest=pkgs / "throwaway",
+                          notebook=pkgs / "throwaway" / "throwaway.ipynb", package="throwaway")
+    assert all(str(p).startswith(str(pkgs)) for p in written)
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    env = dict(os.environ, BENCHLIB_CHAPTERS="throwaway",
+               PYTHONPATH=os.pathsep.join([str(pkgs), os.environ.get("PYTHONPATH", "")]))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "benchlib", *a], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, timeout=600)
+    listed = run("chapters")
+    assert listed.returncode == 0 and "throwaway" in listed.stdout and "A throw-away chapter" in listed.stdout
+    results, out = tmp_path / "results", tmp_path / "build"
+    done = run("run", "--profile", "smoke", "--only", "throwaway", "--results-root", str(results),
+               "--data-root", str(tmp_path / "data"), "--book", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    claims = (results / "smoke" / "throwaway" / "claims.csv").read_text()
+    assert "threshold_beats_majority" in claims
+    page = out / "html" / "book" / "chapters" / "throwaway.html"
+    assert page.is_file() and "A throw-away chapter" in page.read_text(encoding="utf-8")
+    assert "A throw-away chapter" in (out / "html" / "book" / "intro.html").read_text(encoding="utf-8")
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert after == before, "making and running a chapter must not edit files of the repository"
+
+
+@pytest.mark.parametrize("spec", [s for s in all_specs() if s.id != "metrics_appendix"], ids=lambda s: s.id)
+def test_every_chapter_follows_the_protocol(spec):
+    """The same stage has the same name in every chapter."""
+    import importlib
+
+    pipeline = importlib.import_module(f"{spec.package}.pipeline")
+    claims = importlib.import_module(f"{spec.package}.claims")
+    report = importlib.import_module(f"{spec.package}.report")
+    assert callable(pipeline.run) and hasattr(pipeline, "Config")
+    assert isinstance(claims.CLAIMS, list) and isinstance(claims.CHECKS, list) and claims.CLAIMS
+    for name in ("record", "tables", "explorer"):
+        assert callable(getattr(report, name)), f"{spec.id}: report.{name} missing"
+    for c in claims.CLAIMS:
+        assert c.statement and c.source and c.unit is not None, c.id
