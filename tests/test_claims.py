@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from benchlib import BenchlibError
-from benchlib.claims import (Check, Claim, Measurement, NotTested, PaperTables, degenerate_guard,
+from benchlib.claims import (Check, Claim, NotTested, PaperTables, degenerate_guard,
                              difference, evaluate, evaluate_claim, hierarchical_ci, ratio, run_checks,
                              single, verdict_from_ci)
 

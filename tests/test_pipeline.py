@@ -1,14 +1,15 @@
 """End to end: every chapter notebook on the smoke profile, a deliberately broken chapter,
 and the HTML book built from the results (no re-execution)."""
 import json
-import re
 
-import nbformat
 import pandas as pd
 import pytest
 
 from benchlib import cli
-from benchlib.profiles import CHAPTERS, Chapter
+from benchlib.chapters import all_specs
+from tests._chapters import add_chapter
+
+CHAPTERS = [s.id for s in all_specs()]
 
 BROKEN = "broken_demo"
 
@@ -16,21 +17,13 @@ BROKEN = "broken_demo"
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, monkeypatch_module):
     tmp = tmp_path_factory.mktemp("pipeline")
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "default"\ndata_root = ""\nresults_root = ""')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("raise ValueError('deliberately broken')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    broken = tmp / "broken.ipynb"
-    nbformat.write(nb, broken)
-    monkeypatch_module.setitem(CHAPTERS, BROKEN, Chapter(BROKEN, "A deliberately broken chapter", str(broken)))
+    add_chapter(tmp, monkeypatch_module, BROKEN, "A deliberately broken chapter",
+                ["x = 1", "raise ValueError('deliberately broken')"])
     monkeypatch_module.setenv("BENCHLIB_DATA", str(tmp / "data"))
     results, out = tmp / "results", tmp / "book"
     # The README's main command: run every chapter, then render the book even though one failed.
     code = cli.main(["run", "--profile", "smoke", "--results-root", str(results), "--jobs", "2",
                      "--book", "--out", str(out)])
-    monkeypatch_module.delitem(CHAPTERS, BROKEN)
     return {"code": code, "results": results / "smoke", "html": out / "html", "out": out}
 
 
@@ -53,7 +46,8 @@ def test_every_chapter_runs_on_smoke_and_writes_results(smoke_run, chapter):
     rows = pd.read_csv(d / "results.csv")
     assert len(rows) > 0 and rows["dataset"].notna().all()
     claims = pd.read_csv(d / "claims.csv")
-    assert set(claims["verdict"]) <= {"held", "not held", "not tested"}
+    assert set(claims["verdict"]) <= {"held", "contradicted", "inconclusive", "not tested"}
+    assert (d / "checks.csv").is_file()
     assert (d / f"{chapter}.ipynb").is_file()
     assert not (smoke_run["results"].parent / ".staging").exists() or not any(
         (smoke_run["results"].parent / ".staging").iterdir())

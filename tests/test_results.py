@@ -1,4 +1,3 @@
-import json
 import math
 
 import numpy as np
@@ -47,38 +46,35 @@ def test_save_and_load_round_trip(tmp_path):
     res = R.ChapterResults("demo", "smoke", tmp_path, parameters={"seed": 3})
     res.add("1", "m", "mIoU", 0.5, dataset="synth-voc, seed 3", ci=(0.4, 0.6), n=10, seed=3)
     res.not_run("1", "big model", "mIoU", "no checkpoint")
-    res.claim("c1", "m is good", "held", "0.5 > 0.4")
+    from benchlib.claims import Check, Claim, single
+
+    claim = Claim("c1", "m is good", "demo", effect=lambda run: single([run]), margin=0.1, unit="points")
+    res.judge([claim], [0.5, 0.6, 0.55, 0.52], [Check("k1", "1 = 1", lambda run: (True, "trivially"))], paper=False)
     d = res.save()
-    assert sorted(p.name for p in d.iterdir()) == ["claims.csv", "results.csv", "run.json"]
-    rows, claims, run = R.load_results("smoke", "demo", tmp_path)
+    assert sorted(p.name for p in d.iterdir()) == ["checks.csv", "claims.csv", "results.csv", "run.json"]
+    rows, claims, checks, run = R.load_results("smoke", "demo", tmp_path)
     assert list(rows.columns) == R.RESULT_COLUMNS
     assert rows.loc[0, "ci_low"] == 0.4 and rows.loc[0, "n"] == 10
     assert rows.loc[1, "note"] == "not run: no checkpoint" and math.isnan(rows.loc[1, "value"])
-    assert claims.loc[0, "verdict"] == "held"
+    assert claims.loc[0, "verdict"] == "held" and claims.loc[0, "n_units"] == 4
+    assert list(claims.columns)[:4] == ["claim_id", "statement", "source", "verdict"]
+    assert checks.loc[0, "passed"] == "yes"
     assert run["status"] == "ok" and run["parameters"] == {"seed": 3} and run["profile"] == "smoke"
     assert "numpy" in run["versions"]
 
 
-def test_rows_must_name_their_data_and_verdicts_are_checked(tmp_path):
+def test_rows_must_name_their_data(tmp_path):
     res = R.ChapterResults("demo", "smoke", tmp_path)
     with pytest.raises(BenchlibError, match="dataset"):
         res.add("1", "m", "mIoU", 0.5, dataset="")
-    with pytest.raises(BenchlibError, match="verdict"):
-        res.claim("c", "s", "probably", "e")
 
 
-def test_compare_paired_verdicts():
-    a = np.array([0.8, 0.7, 0.9])
-    b = np.array([0.6, 0.6, 0.7])
-    verdict, ev = R.compare(a, b, label_a="A", label_b="B")
-    assert verdict == "held"
-    assert "difference +0.1667" in ev  # mean of (0.2, 0.1, 0.2)
-    assert R.compare(b, a, label_a="B", label_b="A")[0] == "not held"
-    # lower is better (MAE): A's smaller errors hold
-    assert R.compare(b, a, label_a="B", label_b="A", higher_is_better=False)[0] == "held"
-    # margin: a 0.1667 gain does not clear a 0.2 margin
-    assert R.compare(a, b, label_a="A", label_b="B", margin=0.2)[0] == "not held"
-    assert R.compare([], b, label_a="A", label_b="B")[0] == "not tested"
+def test_unreadable_results_file_names_the_file(tmp_path):
+    d = R.chapter_dir("smoke", "demo", tmp_path)
+    d.mkdir(parents=True)
+    (d / "results.csv").write_bytes(b'a,b\n"unterminated\n1,2,3,4\n')
+    with pytest.raises(BenchlibError, match="results.csv"):
+        R.load_results("smoke", "demo", tmp_path)
 
 
 def test_bootstrap_ci_brackets_the_mean_and_is_degenerate_for_constants():

@@ -6,7 +6,6 @@ notebooks of one profile. Nothing is executed here (`execute_notebooks: off`).
 """
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Tiny seeded images for the worked examples (appendix, widget demos)."""
+"""Toy data for the appendix's worked examples: random blob images with a noisy predictor."""
 from __future__ import annotations
 
 import numpy as np
