@@ -11,13 +11,18 @@ from .profiles import PROFILE_NAMES
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="benchlib", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="store_true", help="print the version and the git commit, then exit")
+    sub = p.add_subparsers(dest="command")
 
     r = sub.add_parser("run", help="execute chapter notebooks with papermill")
     r.add_argument("--profile", choices=PROFILE_NAMES, default="default")
     r.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters to run (see `benchlib chapters`)")
-    r.add_argument("--jobs", type=int, default=1, help="chapters run in parallel processes")
-    r.add_argument("--data-root", help="datasets folder (default: $BENCHLIB_DATA or ~/.cache/benchlib/data)")
+    r.add_argument("--jobs", type=int, default=0,
+                   help="chapters run in parallel processes (default 0: one per CPU core, at most 4)")
+    r.add_argument("--data-root", help="datasets folder; must exist (default: $BENCHLIB_DATA or ~/.cache/benchlib/data, "
+                                       "where twins are written)")
+    r.add_argument("--make-twins", action="store_true",
+                   help="allow writing synthetic twins into --data-root (created if missing)")
     r.add_argument("--results-root", help="results folder (default: $BENCHLIB_RESULTS or ./results)")
     r.add_argument("--force", action="store_true", help="re-run even when the cache says unchanged")
     r.add_argument("-p", "--param", nargs=3, action="append", default=[], metavar=("CHAPTER", "NAME", "VALUE"),
@@ -25,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
     r.add_argument("--cell-timeout", type=int, default=-1, metavar="SECONDS",
                    help="fail a chapter whose cell runs longer (default: 300 smoke, 1200 default, none paper; 0 = none)")
-    r.add_argument("--dask", metavar="ADDRESS", help="submit chapters to a Dask distributed scheduler")
+    r.add_argument("--dask", metavar="ADDRESS",
+                   help="submit chapters to a Dask scheduler (tcp://host:8786), or local[:N] for a LocalCluster")
+    r.add_argument("-v", "--verbose", action="store_true", help="stream each chapter's kernel output")
     r.add_argument("--book", action="store_true",
                    help="then render the HTML book (also when a chapter failed: it shows as failed)")
     r.add_argument("--out", help="with --book: output folder (default: _build; the HTML lands in <out>/html)")
@@ -50,10 +57,54 @@ def _value(text: str):
         return text
 
 
+def _version() -> str:
+    from . import __version__
+    from .results import git_commit
+
+    return f"benchlib {__version__} (commit {git_commit() or 'unknown'})"
+
+
+def _show_chapters() -> None:
+    from .chapters import all_specs
+    from .runner import INJECTED, notebook_parameters
+
+    for c in all_specs():
+        print(f"{c.id}: {c.title}\n    notebook: {c.notebook_path()}")
+        params = notebook_parameters(c.notebook_path())
+        for name, info in params.items():
+            if name in INJECTED:
+                continue
+            profs = "; ".join(f"{p}={json.dumps(c.parameters(p)[name])}" for p in PROFILE_NAMES
+                              if name in c.parameters(p))
+            print(f"    {name} = {json.dumps(info['default'])}" + (f"   [{profs}]" if profs else "")
+                  + (f"   # {info['help']}" if info["help"] else ""))
+
+
+def _check_data_root(path, make_twins: bool) -> None:
+    from pathlib import Path
+
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return
+    if not make_twins:
+        raise BenchlibError(f"--data-root {path}: no such folder. Point it at your datasets, or pass --make-twins "
+                            f"to write synthetic twins there")
+    p.mkdir(parents=True)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.version:
+        print(_version())
+        return 0
+    if not args.command:
+        _parser().print_help()
+        return 2
     try:
         if args.command == "run":
+            _check_data_root(args.data_root, args.make_twins)
             from .runner import run
 
             overrides: dict = {}
@@ -61,7 +112,7 @@ def main(argv=None) -> int:
                 overrides.setdefault(chapter, {})[name] = _value(value)
             records = run(profile=args.profile, only=args.only, jobs=args.jobs, data_root=args.data_root,
                           results_root=args.results_root, force=args.force, kernel_name=args.kernel,
-                          overrides=overrides, dask_address=args.dask,
+                          overrides=overrides, dask_address=args.dask, verbose=args.verbose,
                           cell_timeout=(args.cell_timeout or None) if args.cell_timeout != -1 else -1)
             ok = all(r["status"] == "ok" for r in records)
             if args.book:
@@ -77,12 +128,7 @@ def main(argv=None) -> int:
             print(f"book written: {index}")
             return 0
         if args.command == "chapters":
-            from .chapters import all_specs
-
-            for c in all_specs():
-                print(f"{c.id:20s} {c.title}  ({c.notebook_path()})")
-                for prof in PROFILE_NAMES:
-                    print(f"    {prof:8s} {c.parameters(prof) or '(notebook defaults)'}")
+            _show_chapters()
             return 0
         if args.command == "new-chapter":
             from .chapters.template import new_chapter

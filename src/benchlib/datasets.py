@@ -44,6 +44,7 @@ def ensure_twin(base, name: str, version, settings: dict, write: Callable[[Path]
     if (final / MARKER).is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(final)
     tmp = final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")
     try:
         tmp.mkdir()
@@ -61,6 +62,27 @@ def ensure_twin(base, name: str, version, settings: dict, write: Callable[[Path]
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def clean_stale_temps(final: Path) -> list[Path]:
+    """Remove half-written twins `.<name>.<pid>-<hex>.tmp` of processes that are gone."""
+    removed = []
+    for p in final.parent.glob(f".{final.name}.*.tmp"):
+        pid = p.name[len(final.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def resolve(data_root, *, find_real: Callable[[Path], Path | None], real_name: str,

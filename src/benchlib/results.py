@@ -42,6 +42,10 @@ def _atomic_write(path: Path, write) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             write(f)
+        # mkstemp makes 0600 files; results are meant to be read by others (umask respected)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -238,7 +242,10 @@ class ChapterResults:
         atomic_write_csv(d / "claims.csv", self.claims)
         atomic_write_csv(d / "checks.csv", self.checks)
         run = read_run(d) or {}
-        run.update({
+        # Only the runner vouches for a cache key: results saved from a notebook session
+        # (e.g. with an edited parameter) must never be mistaken for the runner's.
+        run.pop("cache_key", None)
+        run.update({"source": "notebook",
             "chapter": self.chapter, "profile": self.profile, "parameters": self.parameters,
             "git_commit": git_commit(), "started": self.started.isoformat(),
             "duration_s": round(time.perf_counter() - self._t0, 2), "status": "ok",
