@@ -18,7 +18,7 @@ import pandas as pd
 from . import BenchlibError
 from .paths import default_results_root, project_root
 from .chapters import all_specs
-from .results import load_results, read_run, side_by_side
+from .results import chapter_dir, load_results, read_run, side_by_side
 from .runner import NOTEBOOK_NAME
 
 STATIC_PAGES = ["book/intro", "book/how_to_run", "book/summary"]
@@ -54,7 +54,17 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
-def _status_line(run: dict) -> str:
+def _last_failure(profile: str, cid: str, results_root) -> dict:
+    from .runner import FAILURE_DIR
+
+    return read_run(chapter_dir(profile, cid, results_root) / FAILURE_DIR) or {}
+
+
+def _status_line(run: dict, failure: dict | None = None) -> str:
+    if failure:
+        where = f" at cell {failure['failed_cell']}" if failure.get("failed_cell") is not None else ""
+        return (f"**the last run FAILED**{where}: `{failure.get('error', 'unknown error')}` — shown below: the last "
+                f"successful run ({_status_line(run)})")
     if not run:
         return "**not run** on this profile"
     if run.get("status") != "ok":
@@ -93,14 +103,17 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
     overview, sections = [], []
     for cid in chapter_ids:
         res, claims, checks, run = load_results(profile, cid, results_root)
+        failure = _last_failure(profile, cid, results_root)
         status = "not run" if not run else ("ok" if run.get("status") == "ok" else "FAILED")
+        if failure:
+            status = "FAILED (last good results shown)"
         n = counts(claims)
         overview.append({"chapter": titles.get(cid, cid), "status": status, "rows": len(res),
                          **{v: n[v] for v in VERDICTS},
                          "checks passed": f"{int((checks['passed'] == 'yes').sum())} / {len(checks)}"
                          if len(checks) else "-",
                          "data": ", ".join(sorted(set(res["dataset"].astype(str)) - {"paper", "-"}))[:80]})
-        sec = [f"## {titles.get(cid, cid)}", "", f"Status: {_status_line(run)}", "",
+        sec = [f"## {titles.get(cid, cid)}", "", f"Status: {_status_line(run, failure)}", "",
                f"Chapter page: [{cid}](chapters/{cid})", ""]
         if len(claims):
             sec += ["### Claims", "", _md_table(_claims_view(claims)), ""]
@@ -151,7 +164,12 @@ def stage(profile: str, results_root=None, staging=None) -> tuple[Path, list[str
         titles.setdefault(cid, run.get("title", cid))
         executed = prof_dir / cid / NOTEBOOK_NAME.format(chapter=cid)
         target = staging / "book" / "chapters" / f"{cid}.ipynb"
-        if executed.is_file():
+        failure = _last_failure(profile, cid, results_root)
+        if executed.is_file() and failure:
+            nb = nbformat.read(executed, as_version=4)
+            nb.cells.insert(1, nbformat.v4.new_markdown_cell(f"```{{warning}}\n{_status_line(run, failure)}\n```"))
+            nbformat.write(nb, target)
+        elif executed.is_file():
             shutil.copy2(executed, target)
         else:
             nbformat.write(_placeholder_notebook(cid, titles[cid], profile, run), target)
