@@ -1,6 +1,7 @@
 """End to end: every chapter notebook on the smoke profile, a deliberately broken chapter,
 and the HTML book built from the results (no re-execution)."""
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -102,3 +103,75 @@ def test_book_command_renders_without_re_executing(smoke_run, capsys):
                      "--out", str(smoke_run["out"])]) == 0
     assert str(smoke_run["html"] / "index.html") in capsys.readouterr().out
     assert nb.stat().st_mtime == mtime
+
+
+# --------------------------------------------------------------------------- the book offline
+OUTSIDE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.I)
+
+
+def test_no_page_loads_anything_from_an_outside_host(smoke_run):
+    html = smoke_run["html"]
+    for page in html.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        bad = [m.group(0) for m in OUTSIDE.finditer(text)
+               if "rel=\"canonical\"" not in m.group(0)]
+        assert not bad, f"{page.relative_to(html)} loads from an outside host: {bad[:3]}"
+    for css in html.rglob("*.css"):
+        assert not re.search(r"url\(\s*['\"]?(?:https?:)?//", css.read_text(encoding="utf-8", errors="replace")), css
+
+
+def test_smoke_book_builds_without_warnings(smoke_run):
+    warnings = (smoke_run["out"] / "build-warnings.txt").read_text(encoding="utf-8").strip()
+    assert warnings == "", warnings
+
+
+def _browser():
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    chrome, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chrome and driver):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chrome
+    # No network: every host resolves to nothing and every request would go to a dead proxy.
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+              "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+              "--disable-background-networking", "--disable-component-update", "--no-first-run"):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+@pytest.mark.slow
+def test_real_browser_offline_scoreboard_forest_plot_and_a_live_explorer(smoke_run):
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser = _browser()
+    try:
+        browser.get((smoke_run["html"] / "book" / "summary.html").as_uri())
+        time.sleep(1)
+        heads = browser.execute_script("return Array.from(document.querySelectorAll('th')).map(e => e.textContent)")
+        assert {"held", "contradicted", "inconclusive", "not tested"} <= {h.strip() for h in heads}
+        width = browser.execute_script(
+            "const i = document.querySelector('img[alt^=\"forest plot\"]'); return i ? i.naturalWidth : -1")
+        assert width > 0, "forest plot missing or not loaded"
+
+        browser.get((smoke_run["html"] / "book" / "chapters" / "metrics_appendix.html").as_uri())
+        time.sleep(3)
+        shown = ("return Array.from(document.querySelectorAll('.jupyter-widgets img'))"
+                 ".filter(e => e.offsetParent !== null).map(e => e.src)")
+        before = browser.execute_script(shown)
+        assert before, "the explorer widget did not render"
+        handle = browser.find_element(By.CSS_SELECTOR, ".noUi-handle")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
+        handle.click()
+        handle.send_keys(Keys.ARROW_RIGHT)
+        time.sleep(1)
+        assert browser.execute_script(shown) != before, "moving the slider did not change the image"
+    finally:
+        browser.quit()

@@ -33,7 +33,9 @@ from . import BenchlibError
 VERDICTS = ("held", "contradicted", "inconclusive", "not tested")
 PAPER_VERDICTS = ("held", "contradicted", "n/a")
 CLAIM_COLUMNS = ["claim_id", "statement", "source", "verdict", "effect", "ci_low", "ci_high", "unit",
-                 "margin", "n_seeds", "n_units", "on_paper_numbers", "precondition", "evidence"]
+                 "margin", "n_seeds", "n_units", "on_paper_numbers", "precondition", "evidence",
+                 # after the design's columns: what a plot needs to orient and mark each claim
+                 "direction", "reference", "paper_value"]
 CHECK_COLUMNS = ["check_id", "statement", "passed", "detail"]
 
 
@@ -228,7 +230,8 @@ def evaluate_claim(claim: Claim, run, paper: PaperTables | None = None, n_boot: 
     row = {"claim_id": claim.id, "statement": claim.statement, "source": claim.source,
            "verdict": "not tested", "effect": math.nan, "ci_low": math.nan, "ci_high": math.nan,
            "unit": claim.unit, "margin": claim.margin, "n_seeds": 0, "n_units": 0,
-           "on_paper_numbers": on_paper, "precondition": "", "evidence": ""}
+           "on_paper_numbers": on_paper, "precondition": "", "evidence": "",
+           "direction": claim.direction, "reference": claim.reference, "paper_value": paper_value}
     paper_txt = "" if math.isnan(paper_value) else f"; on the paper's numbers: {paper_value:.4g}"
     # Preconditions first: a failed one means the claim was not tested on this run.
     pre_txt = []

@@ -43,3 +43,66 @@ def pr_threshold_figure(curves: dict, pred, gt, threshold: int):
                 title=f"F = {f[threshold]:.3f} (max {f.max():.3f})")
     fig.tight_layout()
     return fig
+
+
+VERDICT_COLOURS = {"held": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700", "not tested": "#8c959f"}
+
+
+def forest_plot(claims, max_rows_per_column: int = 18):
+    """Every claim on its own scale: the 95 % CI and the effect in the claimed direction (right
+    is for the claim), the zero line, the margin (dashed) and the paper's own value (◇), coloured
+    by verdict. `claims`: claims.csv rows with an added `chapter` column."""
+    import math
+
+    rows = list(claims.itertuples())
+    ncols = 1 if len(rows) <= max_rows_per_column else 2
+    per_col = math.ceil(len(rows) / ncols) if rows else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(7.2 * ncols, 0.27 * per_col + 0.9), squeeze=False)
+    for c in range(ncols):
+        ax = axes[0, c]
+        chunk = rows[c * per_col:(c + 1) * per_col]
+        for i, r in enumerate(chunk):
+            y = len(chunk) - 1 - i
+            colour = VERDICT_COLOURS.get(r.verdict, "#57606a")
+            label = f"{r.chapter} · {r.claim_id}"
+            ax.text(-0.02, y, label[:46], ha="right", va="center", fontsize=7.5)
+            if r.verdict == "not tested" or not np.isfinite(r.effect):
+                ax.text(0.5, y, "not tested", ha="center", va="center", fontsize=7.5, color=colour, style="italic")
+                continue
+            d = float(getattr(r, "direction", 1) or 1)
+            ref = float(getattr(r, "reference", 0) or 0)
+            e = d * (r.effect - ref)
+            lo, hi = sorted((d * (r.ci_low - ref), d * (r.ci_high - ref)))
+            m = abs(float(r.margin or 0))
+            paper = getattr(r, "paper_value", float("nan"))
+            paper = d * (paper - ref) if np.isfinite(paper) else float("nan")
+            pts = [v for v in (lo, hi, e, 0.0, m, -m, paper) if np.isfinite(v)]
+            a, b = min(pts), max(pts)
+            pad = 0.08 * (b - a or 1.0)
+            a, b = a - pad, b + pad
+            x = lambda v: (v - a) / (b - a)  # noqa: E731 - per-row scale
+            ax.plot([x(0), x(0)], [y - 0.35, y + 0.35], color="#24292f", lw=0.8)
+            if m:
+                for mm in (m, -m):
+                    ax.plot([x(mm), x(mm)], [y - 0.3, y + 0.3], color="#57606a", lw=0.8, ls="--")
+            if np.isfinite(lo):
+                ax.plot([x(lo), x(hi)], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot([x(e)], [y], "o", color=colour, ms=4)
+            if np.isfinite(paper):
+                ax.plot([x(paper)], [y], "D", mfc="none", mec="#0969da", ms=5)
+            ax.text(1.02, y, f"{r.verdict}: {r.effect:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}] {r.unit or ''}"[:44],
+                    ha="left", va="center", fontsize=7, color=colour)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.8, max(len(chunk), 1) - 0.2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s in ax.spines.values():
+            s.set_visible(False)
+        ax.set_title("← against the claim · for the claim →  (each row on its own scale)", fontsize=8)
+    handles = [plt.Line2D([], [], color=v, lw=2.2, label=k) for k, v in VERDICT_COLOURS.items()]
+    handles += [plt.Line2D([], [], color="#57606a", ls="--", label="margin"),
+                plt.Line2D([], [], marker="D", mfc="none", mec="#0969da", ls="", label="paper's own numbers")]
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7.5, frameon=False)
+    fig.subplots_adjust(left=0.30 if ncols == 1 else 0.15, right=0.72 if ncols == 1 else 0.86,
+                        wspace=0.9, bottom=0.9 / (0.27 * per_col + 0.9), top=0.93)
+    return fig

@@ -1,0 +1,139 @@
+"""The book's summary page: a scoreboard of verdicts, a forest plot of every claim, compact
+tables in the paper's layout and downloads — built only from the results files."""
+from __future__ import annotations
+
+import math
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .claims import VERDICTS, counts
+from .results import chapter_dir, load_results, read_run, side_by_side
+
+
+def md_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "_(no rows)_\n"
+    df = df.astype(str).map(lambda s: s.replace("|", "\\|").replace("\n", " "))
+    head = "| " + " | ".join(df.columns) + " |"
+    sep = "|" + "|".join(["---"] * len(df.columns)) + "|"
+    body = ["| " + " | ".join(r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def last_failure(profile: str, cid: str, results_root) -> dict:
+    from .runner import FAILURE_DIR
+
+    return read_run(chapter_dir(profile, cid, results_root) / FAILURE_DIR) or {}
+
+
+def status_line(run: dict, failure: dict | None = None) -> str:
+    if failure:
+        where = f" at cell {failure['failed_cell']}" if failure.get("failed_cell") is not None else ""
+        return (f"**the last run FAILED**{where}: `{failure.get('error', 'unknown error')}` — shown: the last "
+                f"successful run ({status_line(run)})")
+    if not run:
+        return "**not run** on this profile"
+    if run.get("status") != "ok":
+        where = f" at cell {run['failed_cell']}" if run.get("failed_cell") is not None else ""
+        return f"**FAILED**{where}: `{run.get('error', 'unknown error')}`"
+    dur = run.get("runner_duration_s", run.get("duration_s"))
+    dur = f"{dur:.1f} s" if isinstance(dur, (int, float)) else "?"
+    return f"ok — {dur}, commit `{run.get('git_commit')}`, {run.get('device', '')}"
+
+
+def _fmt(v, digits=3) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.{digits}g}"
+
+
+def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "claim": claims["claim_id"], "verdict": claims["verdict"],
+        "effect": [_fmt(v) for v in claims["effect"]],
+        "95% CI": [("" if pd.isna(r.ci_low) else f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]")
+                   for r in claims.itertuples()],
+        "unit": claims["unit"].fillna(""), "margin": claims["margin"], "seeds": claims["n_seeds"],
+        "on the paper's numbers": claims["on_paper_numbers"], "statement": claims["statement"],
+    })
+
+
+def paper_layout(res: pd.DataFrame, table: str) -> pd.DataFrame:
+    """One row per method, one column per (subset, metric): "ours | paper" (compact)."""
+    t = res[res["table"].astype(str) == str(table)].copy()
+    if t.empty:
+        return pd.DataFrame()
+    t["col"] = [f"{m} {s}".strip() for m, s in zip(t["metric"].astype(str), t["subset"].fillna("").astype(str))]
+    t["cell"] = [("not run" if pd.isna(v) and str(n).startswith("not run") else _fmt(v, 4))
+                 + (f" \\| {_fmt(p, 4)}" if not pd.isna(p) else "")
+                 for v, p, n in zip(t["value"], t["paper_value"], t["note"].fillna(""))]
+    wide = t.pivot_table(index="method", columns="col", values="cell", aggfunc="first", sort=False)
+    return wide.reset_index().fillna("")
+
+
+def _downloads(cid: str, src: Path, dest: Path) -> str:
+    links = []
+    for name in ("results.csv", "claims.csv", "checks.csv", "run.json"):
+        if (src / name).is_file():
+            (dest / cid).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / name, dest / cid / name)
+            links.append(f"{{download}}`{name} <downloads/{cid}/{name}>`")
+    return " · ".join(links) or "-"
+
+
+def forest_figure(all_claims: pd.DataFrame, path: Path) -> bool:
+    if all_claims.empty:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import plots
+
+    fig = plots.forest_plot(all_claims)
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return True
+
+
+def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results_root, page_dir: Path) -> str:
+    """The summary page; writes its figure and downloads under `page_dir` (the page's folder)."""
+    root = Path(results_root)
+    board, sections, every = [], [], []
+    for cid in chapter_ids:
+        res, claims, checks, run = load_results(profile, cid, root)
+        failure = last_failure(profile, cid, root)
+        status = "not run" if not run else ("ok" if run.get("status") == "ok" else "FAILED")
+        if failure:
+            status = "FAILED (last good results shown)"
+        n = counts(claims)
+        board.append({"chapter": f"[{titles.get(cid, cid)}](chapters/{cid})", "status": status,
+                      **{v: n[v] for v in VERDICTS},
+                      "checks": f"{int((checks['passed'] == 'yes').sum())}/{len(checks)}" if len(checks) else "-",
+                      "files": _downloads(cid, chapter_dir(profile, cid, root), page_dir / "downloads")})
+        if len(claims):
+            every.append(claims.assign(chapter=cid))
+        sec = [f"## {titles.get(cid, cid)}", "", f"Status: {status_line(run, failure)}", ""]
+        if len(claims):
+            sec += ["### Claims", "", md_table(claims_view(claims)), ""]
+        if len(checks):
+            sec += ["### Checks (identities, not claims)", "", md_table(checks), ""]
+        for table in sorted(res["table"].astype(str).unique(), key=lambda t: (len(t), t)):
+            sec += [f"```{{dropdown}} Table {table}: ours \\| paper",
+                    md_table(paper_layout(res, table)), "```", "",
+                    f"```{{dropdown}} Table {table}: every row (tidy, with data, CI and notes)",
+                    md_table(side_by_side(res, table)), "```", ""]
+        sections.append("\n".join(sec))
+    all_claims = pd.concat(every, ignore_index=True) if every else pd.DataFrame()
+    has_plot = forest_figure(all_claims, page_dir / "forest.png")
+    out = [f"# Results summary ({profile} profile)", "",
+           f"Built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from `results/{profile}/`. A verdict is "
+           "*held* / *contradicted* only when the 95 % CI over seeds and units is clear of the claim's margin; "
+           "twin rows are not reproductions of the paper's numbers. Checks (identities) are never counted "
+           "as claims.", "", md_table(pd.DataFrame(board)), ""]
+    if has_plot:
+        out += ["```{image} forest.png", ":alt: forest plot of every claim", ":width: 100%", "```", ""]
+    out += sections
+    return "\n".join(out) + "\n"
