@@ -1,8 +1,14 @@
 """End to end: every chapter notebook on the smoke profile, a deliberately broken chapter,
 and the HTML book built from the results (no re-execution)."""
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -175,3 +181,42 @@ def test_real_browser_offline_scoreboard_forest_plot_and_a_live_explorer(smoke_r
         assert browser.execute_script(shown) != before, "moving the slider did not change the image"
     finally:
         browser.quit()
+
+
+# --------------------------------------------------------------------------- nbval: same inputs, same book
+SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+
+
+def _nbval(notebooks, tmp_path):
+    """Re-execute executed notebooks and compare every output cell (nbval), writing results into
+    a scratch staging folder and with the runner's thread settings."""
+    env = dict(os.environ, BENCHLIB_STAGING_ROOT=str(tmp_path / "stage"), OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", BENCHLIB_THREADS="1", OMP_WAIT_POLICY="PASSIVE",
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+                           "--nbval-sanitize-with", str(SANITIZE), "--rootdir", str(tmp_path),
+                           *map(str, notebooks)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=1800)
+
+
+@pytest.mark.slow
+def test_nbval_same_inputs_give_the_same_outputs_cell_by_cell(smoke_run, tmp_path):
+    copies = []
+    for chapter in CHAPTERS:
+        src = smoke_run["results"] / chapter / f"{chapter}.ipynb"
+        copies.append(tmp_path / src.name)
+        shutil.copy2(src, copies[-1])
+    out = _nbval(copies, tmp_path)
+    assert out.returncode == 0, out.stdout[-4000:]
+
+
+def test_nbval_catches_an_output_that_changes(tmp_path):
+    import papermill as pm
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import random\nprint(random.random())")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, done = tmp_path / "src.ipynb", tmp_path / "unseeded.ipynb"
+    nbformat.write(nb, src)
+    pm.execute_notebook(str(src), str(done), progress_bar=False)
+    assert _nbval([done], tmp_path).returncode != 0
