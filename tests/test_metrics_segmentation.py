@@ -178,3 +178,15 @@ def test_binary_scores_rejects_non_binary():
         binary_scores(np.array([0, 2]), np.array([0, 1]))
     with pytest.raises(BenchlibError, match="integer"):
         binary_scores(np.array([0.0, 1.0]), np.array([0, 1]))
+
+
+def test_a_normalised_confusion_matrix_is_refused():
+    import pytest as _pytest
+
+    from benchlib import BenchlibError
+    from benchlib.metrics.segmentation import segmentation_scores
+
+    cm = np.array([[8, 2], [1, 9]])
+    assert segmentation_scores(cm.astype(float))["miou"] == segmentation_scores(cm)["miou"]
+    with _pytest.raises(BenchlibError, match="whole numbers"):
+        segmentation_scores(cm / cm.sum(axis=1, keepdims=True))

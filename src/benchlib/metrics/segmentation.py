@@ -93,6 +93,10 @@ def segmentation_scores(cm):
     cm = cm.astype(np.float64)
     if not np.isfinite(cm).all() or (cm < 0).any():
         raise BenchlibError("confusion matrix must hold finite, non-negative counts")
+    if (cm != np.round(cm)).any():
+        # a row-normalised matrix silently gives another mIoU: refuse it
+        raise BenchlibError("confusion matrix must hold pixel counts (whole numbers), not fractions; "
+                            "pass the pooled counts, not a normalised matrix")
     total = cm.sum()
     if total == 0:
         raise BenchlibError("confusion matrix is empty (no evaluated pixels)")
