@@ -84,12 +84,14 @@ def normalize_table_id(table) -> str:
     s = re.sub(r"^table[\s_]*", "", s, flags=re.IGNORECASE).strip()
     if not s:
         raise BenchlibError(f"empty table id: {table!r}")
-    if s.isdigit():
+    if re.fullmatch(r"[0-9]+", s):   # ASCII digits only: "²".isdigit() is True but int("²") fails
         if int(s) < 1:
             raise BenchlibError(f"table number must be >= 1, got {table!r}")
         return str(int(s))
     if _ROMAN_RE.match(s.upper()):
         return str(roman_to_int(s))
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", s.lower()):
+        raise BenchlibError(f"not a table id: {table!r} (use a number, a Roman numeral or a table name)")
     return s.lower()
 
 
