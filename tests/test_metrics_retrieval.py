@@ -92,6 +92,37 @@ def test_map_matches_naive_loop_on_random_rankings():
             assert map_at_k(rankings, positives, k, divisor=d) == pytest.approx(expect)
 
 
+def _forb_released_map(groundtruths, candidate_ids, k):
+    """mAP@k as FORB's released evaluation defines it (pxiangwu/FORB, metric_helper/metrics.py,
+    get_map_at_k), restated: at each rank i < k, every query adds precision@(i+1) — the count of
+    distinct ground-truth ids among its first i+1 candidates over i+1 — times the relevance of its
+    candidate i; the sum is divided by max(1, #ground truth, the sum itself)."""
+    total = np.zeros(len(candidate_ids))
+    for i in range(k):
+        for r, (gt, cand) in enumerate(zip(groundtruths, candidate_ids)):
+            precision = len(np.intersect1d(gt, cand[: i + 1])) / (i + 1)
+            relevant = len(cand) > i and cand[i] in gt
+            total[r] += precision * relevant
+    return float(np.mean(total / np.maximum(1.0, np.maximum([len(g) for g in groundtruths], total))))
+
+
+@pytest.mark.parametrize("k", [1, 5, 100])
+def test_map_equals_forbs_released_definition(k):
+    """divisor="all" is FORB's released code, on rankings as a search returns them (no repeated id),
+    of varying length (empty, shorter and longer than k) and with up to 12 positives (more than k)."""
+    rng = np.random.default_rng(k)
+    rankings, positives = [], []
+    for _ in range(300):
+        rankings.append(rng.choice(200, size=int(rng.integers(0, 120)), replace=False).tolist())
+        hits = rng.choice(rankings[-1], size=min(len(rankings[-1]), int(rng.integers(0, 4))), replace=False)
+        positives.append(sorted(set(hits.tolist()) | set(rng.integers(0, 200, int(rng.integers(1, 10))).tolist())))
+    expect = _forb_released_map(positives, rankings, k)
+    assert map_at_k(rankings, positives, k, divisor="all") == pytest.approx(expect, abs=1e-12)
+    top = np.array([r[:100] + list(range(1000, 1100 - len(r[:100]))) for r in rankings])  # (Q, 100) matrix
+    assert map_at_k(top, positives, k, divisor="all") == pytest.approx(
+        _forb_released_map(positives, top.tolist(), k), abs=1e-12)
+
+
 def test_array_and_tensor_inputs():
     # a (Q, L) top-k matrix, as a search returns it: AP 5/6 ("all") and 1/3 -> mean 7/12
     ranks = np.array([[1, 5, 2], [7, 8, 1]])

@@ -20,6 +20,7 @@ subsets (difficulty, object type) or bootstrap without recomputing.
 """
 
 import itertools
+import operator
 
 import numpy as np
 
@@ -46,6 +47,18 @@ def _check_divisor(divisor):
     return divisor
 
 
+def _as_array(values: list) -> np.ndarray:
+    """A flat list of ids as an array. Plain Python ints are copied by np.fromiter, several times
+    faster than np.array's type inference; anything else (str, numpy scalars, floats) goes through
+    np.array, whose dtype the caller then checks."""
+    if set(map(type, values)) == {int}:
+        try:
+            return np.fromiter(values, dtype=np.int64, count=len(values))
+        except OverflowError:  # beyond int64: np.array makes an object array, refused later
+            pass
+    return np.array(values)
+
+
 def _flatten(seqs):
     """Concatenate per-query sequences: (flat values, query index of each value, length per query).
 
@@ -57,9 +70,17 @@ def _flatten(seqs):
         if arr.ndim == 2:
             n, width = arr.shape
             return arr.ravel(), np.repeat(np.arange(n), width), np.full(n, width, dtype=np.int64)
-    if {type(x) for x in seqs} <= {list, tuple, set, frozenset, range}:
+    if set(map(type, seqs)) <= {list, tuple, set, frozenset, range}:
         lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
-        flat = np.array(list(itertools.chain.from_iterable(seqs)))
+        chained = itertools.chain.from_iterable
+        flat = None
+        if set(map(type, chained(seqs))) == {int}:  # plain ints: no list, no type inference
+            try:
+                flat = np.fromiter(chained(seqs), dtype=np.int64, count=int(lengths.sum()))
+            except OverflowError:  # beyond int64: np.array makes an object array, refused later
+                pass
+        if flat is None:
+            flat = np.array(list(chained(seqs)))
     else:
         seqs = [as_numpy(x).ravel() if hasattr(x, "shape") or hasattr(x, "detach") else np.asarray(list(x))
                 for x in seqs]
@@ -165,9 +186,36 @@ def _ap(slot, rel, kept, n_pos, k, divisor):
     return precision_at_hit.sum(axis=1) / denom
 
 
+def _first_k(rankings, k):
+    """Each ranking cut to its first k entries, or None when no ranking is longer than k (or the
+    rankings cannot be sliced). Only AP@k without thresholds may use the cut: its first k
+    distinct ids are the first k entries whenever those hold no repeated id."""
+    if hasattr(rankings, "detach"):
+        rankings = as_numpy(rankings)
+    if hasattr(rankings, "shape") and np.ndim(rankings) == 2:
+        return rankings[:, :k] if rankings.shape[1] > k else None
+    if len(rankings) == 0 or not set(map(type, rankings)) <= {list, tuple, range, np.ndarray}:
+        return None
+    lengths = np.fromiter(map(len, rankings), dtype=np.int64, count=len(rankings))
+    if lengths.max() <= k:
+        return None
+    if lengths.min() >= k:  # every ranking has k entries: take them without a Python loop
+        take = operator.itemgetter(*range(k))
+        values = list(map(take, rankings)) if k == 1 else list(itertools.chain.from_iterable(map(take, rankings)))
+        return _as_array(values).reshape(len(rankings), k)
+    return [r[:k] for r in rankings]
+
+
 def average_precisions(rankings, positives, k, divisor="min"):
     """AP@k of every query, as a (Q,) float array."""
     k, divisor = _check_k(k), _check_divisor(divisor)
+    # Most of the time goes into packing the candidates, and AP@k reads only the first k distinct
+    # ones: pack the first k entries, and the whole rankings only if those repeat an id.
+    short = _first_k(rankings, k)
+    if short is not None:
+        slot, rel, score, n_pos = _pack(short, positives)
+        if slot is None:
+            return _ap(slot, rel, np.isfinite(score), n_pos, k, divisor)
     slot, rel, score, n_pos = _pack(rankings, positives)
     return _ap(slot, rel, np.isfinite(score), n_pos, k, divisor)
 

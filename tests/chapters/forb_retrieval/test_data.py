@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from benchlib import BenchlibError
-from benchlib.data.forb import load_forb, read_image, write_forb_tree, write_twin
+from benchlib.datasets import MARKER
+from benchlib.chapters.forb_retrieval.data import dataset, load_forb, read_image, write_forb_tree
 
 
 def _img(v):
@@ -107,7 +108,7 @@ def test_corrupt_and_inconsistent_files(tmp_path):
 def _tree_digest(root: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != "twin.json":
+        if p.is_file() and p.name != MARKER:
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()
@@ -115,10 +116,11 @@ def _tree_digest(root: Path) -> str:
 
 def test_twin_is_deterministic_loadable_and_has_logo_variants(tmp_path):
     kw = dict(n_index=2, n_queries=3, n_distractors=2, size=64, object_types=("logos", "bookcovers"))
-    a = write_twin(tmp_path / "a", seed=3, **kw)
-    b = write_twin(tmp_path / "b", seed=3, **kw)
+    ds = dataset(tmp_path / "a", seed=3, **kw)
+    a, b = ds.root, dataset(tmp_path / "b", seed=3, **kw).root
+    assert ds.is_twin and ds.name == "synth-FORB twin, seed 3"
     assert a.name == b.name and _tree_digest(a) == _tree_digest(b)
-    assert write_twin(tmp_path / "a", seed=3, **kw) == a  # reused, not rewritten
+    assert dataset(tmp_path / "a", seed=3, **kw).root == a  # reused, not rewritten
     assert not [p for p in a.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
     data = load_forb(a)  # through the same loader as real data
     assert set(data.queries["object_type"]) == {"logos", "bookcovers"}
@@ -133,4 +135,11 @@ def test_twin_is_deterministic_loadable_and_has_logo_variants(tmp_path):
         assert not set(q.positives) & set(data.distractor_ids)
     assert len(data.distractor_ids) == 4 and set(data.codebook) == set(
         data.database.loc[data.database["distractor"], "image"])
-    assert write_twin(tmp_path / "a", seed=4, **kw) != a  # another seed: another twin
+    assert dataset(tmp_path / "a", seed=4, **kw).root != a  # another seed: another twin
+
+
+def test_a_real_forb_tree_under_data_root_is_used_as_is(tmp_path):
+    tiny_tree(tmp_path / "FORB")
+    ds = dataset(tmp_path, seed=0)
+    assert not ds.is_twin and ds.root == tmp_path / "FORB" and ds.name.startswith("FORB at ")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("synth-FORB")]  # no twin written

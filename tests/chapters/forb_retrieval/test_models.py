@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchlib import BenchlibError
-from benchlib.models import forb as M
+from benchlib.chapters.forb_retrieval import models as M
 
 
 def test_rootsift_is_sqrt_of_l1_normalised_sift():
@@ -105,12 +105,13 @@ def test_cosine_search_matches_numpy_and_index_sizes():
     sub_ids, _ = index.search(q, 1, subset=np.arange(10, 20))
     np.testing.assert_array_equal(sub_ids[:, 0], 110 + np.argmax(sim[:, 10:20], axis=1))
     assert 50 * 16 * 4 <= index.index_bytes() < 50 * 16 * 4 + 1024  # float32 vectors + a header
+    np.testing.assert_array_equal(index.bytes_per_image(), np.full(50, 16 * 4))
     with pytest.raises(BenchlibError, match="NaN"):
         M.GlobalIndex(np.full((2, 3), np.nan), [0, 1])
 
 
 def test_rerank_moves_the_geometrically_consistent_candidate_up():
-    from benchlib.data.forb_render import render
+    from benchlib.chapters.forb_retrieval.render import render
 
     spec = dict(style=1, art=2, text=3, shape=4, palette=5, variant=6)
     img = render("paintings", spec, 160)
@@ -125,6 +126,16 @@ def test_rerank_moves_the_geometrically_consistent_candidate_up():
     assert list(ids[0]) == [8, 7] and inl[0, 0] >= 10 > inl[0, 1]
     np.testing.assert_allclose(scores[0], [0.5, 0.9])  # scores stay the BoW cosines
     assert bow.index_bytes(True) > bow.index_bytes(False) + db.descriptors[1].nbytes
+    # per-image bytes: image i adds 4·(2 + 128 + 1) bytes per keypoint (point, descriptor, word id),
+    # 4 for its keypoint count, 8 per inverted-file entry, 4 + 8 for indptr and its id, plus half of
+    # the shared vocabulary (64 × 128 float32) and idf (64 float32)
+    n = np.array([len(p) for p in db.points])
+    nnz = np.diff(bow.matrix.indptr)
+    shared = (64 * 128 + 64) * 4 / 2
+    np.testing.assert_allclose(bow.bytes_per_image(True), n * 4 * 131 + 4 + nnz * 8 + 12 + shared)
+    np.testing.assert_allclose(bow.bytes_per_image(False), nnz * 8 + 12 + shared)
+    for rerank in (True, False):  # the rest is the .npz container's headers
+        assert 0 < bow.index_bytes(rerank) - bow.bytes_per_image(rerank).sum() < 4096
 
 
 def test_user_embedder_hook_and_backbones(tmp_path):
@@ -152,7 +163,7 @@ def test_user_embedder_hook_and_backbones(tmp_path):
 def test_simclr_views_and_a_few_training_steps():
     import torch
 
-    from benchlib.models.forb_ssl import augment, nt_xent, train_simclr
+    from benchlib.chapters.forb_retrieval.ssl import augment, nt_xent, train_simclr
 
     rng = np.random.default_rng(0)
     imgs = [np.full((40, 30, 3), v, np.uint8) for v in (0, 80, 160, 240)]
@@ -163,3 +174,22 @@ def test_simclr_views_and_a_few_training_steps():
     assert float(nt_xent(z1, z2, temperature=1.0)) == pytest.approx(-np.log(np.e / (np.e + 2)), rel=1e-5)
     model, losses = train_simclr(imgs, steps=3, batch=4, size=24, seed=0)
     assert len(losses) == 3 and np.isfinite(losses).all() and not model.training
+
+
+def test_efficientnet_embedder_is_a_gem_of_the_imagenet_head():
+    """GeM (p = 3) of the 1280-channel head lies between its mean (the classifier's pooling,
+    `embed`) and its max, channel by channel (power-mean inequality); inputs use the Lite models'
+    (x − 127) / 128, so a grey image of value 127 is all zeros."""
+    import torch
+
+    net, mean, std = M.efficientnet_embedder()
+    assert mean * 255 == pytest.approx(127) and std * 255 == pytest.approx(128)
+    x = torch.from_numpy(M._to_batch([np.random.default_rng(0).integers(0, 255, (40, 30, 3), np.uint8)], 64, mean, std))
+    assert M._to_batch([np.full((8, 8, 3), 127, np.uint8)], 8, mean, std) == pytest.approx(0.0)
+    with torch.no_grad():
+        g = net(x)[0]
+        head = torch.nn.functional.relu6(net.net._bn1(net.net._conv_head(net.net.features(x)[-1])))[0]
+        assert g.shape == (1280,)
+        assert torch.all(g >= net.net.embed(x)[0] - 1e-5) and torch.all(g <= head.amax((1, 2)) + 1e-5)
+    e = M.embed_images(net, [np.zeros((40, 30, 3), np.uint8)] * 2, 64, (0.75, 1.0), mean=mean, std=std)
+    assert e.shape == (2, 1280) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)

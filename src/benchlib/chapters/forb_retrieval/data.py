@@ -19,14 +19,13 @@ position of the type's block in ``all_database_images.txt``. (The plain-text lis
 The twin (:func:`write_twin`, :func:`resolve_forb_root`) writes exactly this layout, with
 procedurally rendered flat objects of the eight types, photo-like query scenes graded easy /
 medium / hard, distractors built like the paper's Figure 9 and colour variants of logos as
-several positives per query; see :mod:`benchlib.data.forb_render` for the images themselves.
+several positives per query; see :mod:`.render` for the images themselves. The twin is written
+once through :func:`benchlib.datasets.ensure_twin` (folder named after the generator's
+:data:`TWIN_VERSION` and the sizes).
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -34,7 +33,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .. import BenchlibError
+from benchlib import BenchlibError
+from benchlib.datasets import Dataset, resolve
+
+from . import render
 
 OBJECT_TYPES = ("animated_cards", "photorealistic_cards", "bookcovers", "paintings", "currency",
                 "logos", "packaged_goods", "movie_posters")
@@ -44,6 +46,8 @@ CODEBOOK_FILE = "images_for_building_codebook.txt"
 _IMAGE_KEYS = ("image",)
 _GT_KEYS = ("query_id", "query_image", "groundtruth_ids", "difficulty")
 _JPEG_MAGIC = b"\xff\xd8\xff"
+TWIN_NAME = "synth-FORB"
+TWIN_VERSION = render.VERSION  # bump render.VERSION when the images change: a new twin folder
 
 
 @dataclass
@@ -308,18 +312,16 @@ def twin_types(seed: int, n_index: int, n_queries: int, n_distractors: int, size
     """Render the twin in memory (see :func:`write_forb_tree` for the structure): index images with
     long side ``size``, query scenes of ``query_size``² (a photo holds the object at about the index
     resolution when easy, less when hard)."""
-    from . import forb_render as R
-
     out = {}
     for ti, t in enumerate(object_types):
         rng = np.random.default_rng([seed, ti])
-        objects = R.make_objects(t, rng, n_index, n_distractors)
+        objects = render.make_objects(t, rng, n_index, n_distractors)
         order = rng.permutation(len(objects))  # index and distractors interleaved, as in FORB
         db, where = [], {}
         for pos, j in enumerate(order):
             o = objects[j]
             where[j] = pos
-            db.append((_uuid(rng), R.render(t, o["spec"], size), o["is_index"]))
+            db.append((_uuid(rng), render.render(t, o["spec"], size), o["is_index"]))
         groups = {}  # logos: colour variants of one pattern are all positives
         for j, o in enumerate(objects):
             if o["is_index"]:
@@ -331,54 +333,38 @@ def twin_types(seed: int, n_index: int, n_queries: int, n_distractors: int, size
             members = groups[g]
             src = objects[members[rng.integers(len(members))]]
             difficulty = DIFFICULTIES[rng.choice(3, p=np.asarray(difficulty_mix) / sum(difficulty_mix))]
-            clean = R.render(t, src["spec"], size)
-            scene = R.query_scene(clean, difficulty, rng, out_size=query_size)
+            clean = render.render(t, src["spec"], size)
+            scene = render.query_scene(clean, difficulty, rng, out_size=query_size)
             queries.append((_uuid(rng), scene, difficulty, sorted(where[m] for m in members)))
         out[t] = {"database": db, "queries": queries}
     return out
 
 
-def twin_key(seed: int, **sizes) -> str:
-    """Folder name of a twin: the seed plus a hash of its sizes and of the generator's version, so
-    different profiles never share (or overwrite) a twin."""
-    from . import forb_render as R
-
-    h = hashlib.sha1(json.dumps({**sizes, "v": R.VERSION}, sort_keys=True).encode()).hexdigest()[:8]
-    return f"seed{seed}-{h}"
+def twin_settings(seed: int, n_index: int, n_queries: int, n_distractors: int, size: int,
+                  query_size: int, object_types=OBJECT_TYPES) -> dict:
+    """What the twin's folder name hashes (with :data:`TWIN_VERSION`): profiles never share a twin."""
+    return dict(seed=seed, n_index=n_index, n_queries=n_queries, n_distractors=n_distractors, size=size,
+                query_size=query_size, object_types=list(object_types))
 
 
-def write_twin(parent, seed: int = 0, n_index: int = 24, n_queries: int = 40, n_distractors: int = 120,
+def write_twin(folder, seed: int = 0, n_index: int = 24, n_queries: int = 40, n_distractors: int = 120,
                size: int = 160, query_size: int = 256, object_types=OBJECT_TYPES) -> Path:
-    """Generate the twin under ``parent/forb_twin/<key>`` once (atomic: a temporary sibling folder
-    is renamed into place) and return its root; an existing twin is reused."""
-    sizes = dict(n_index=n_index, n_queries=n_queries, n_distractors=n_distractors, size=size,
-                 query_size=query_size, object_types=list(object_types))
-    final = Path(parent).expanduser() / "forb_twin" / twin_key(seed, **sizes)
-    if (final / "metadata" / "all_database_images.txt").is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    try:
-        write_forb_tree(tmp, twin_types(seed, n_index, n_queries, n_distractors, size, query_size,
-                                        object_types=object_types))
-        (tmp / "metadata" / "twin.json").write_text(json.dumps({"seed": seed, **sizes}, indent=1))
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished first: theirs is identical (same seed)
-            if not (final / "metadata" / "all_database_images.txt").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    """Render the twin and write it, in FORB's layout, into ``folder``."""
+    return write_forb_tree(folder, twin_types(seed, n_index, n_queries, n_distractors, size, query_size,
+                                              object_types=object_types))
 
 
-def resolve_forb_root(data_root="", seed: int = 0, **twin_sizes) -> tuple[Path, bool]:
-    """(root, is_twin): the real FORB tree when ``data_root`` holds one (directly or in a ``FORB``
-    subfolder), else the twin under ``data_root`` (default: benchlib.paths.default_data_root())."""
-    from ..paths import default_data_root
+def find_forb_root(base: Path) -> Path | None:
+    """The real FORB tree at ``base`` (or in its ``FORB`` / ``forb`` subfolder), else None."""
+    return next((c for c in (base, base / "FORB", base / "forb") if is_forb_root(c)), None)
 
-    base = Path(data_root).expanduser() if data_root else default_data_root()
-    for cand in (base, base / "FORB", base / "forb"):
-        if is_forb_root(cand):
-            return cand, False
-    return write_twin(base, seed, **twin_sizes), True
+
+def dataset(data_root="", seed: int = 0, n_index: int = 24, n_queries: int = 40, n_distractors: int = 120,
+            size: int = 160, query_size: int = 256, object_types=OBJECT_TYPES) -> Dataset:
+    """The real FORB tree when ``data_root`` holds one, else the twin of these sizes under
+    ``data_root`` (default: the benchlib data cache), written on first use."""
+    settings = twin_settings(seed, n_index, n_queries, n_distractors, size, query_size, object_types)
+    return resolve(data_root, find_real=find_forb_root, real_name="FORB", twin_name=TWIN_NAME,
+                   twin_version=TWIN_VERSION, twin_settings=settings,
+                   write_twin=lambda f: write_twin(f, seed, n_index, n_queries, n_distractors, size,
+                                                   query_size, object_types), seed=seed)

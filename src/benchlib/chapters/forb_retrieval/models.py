@@ -8,8 +8,9 @@ embeddings searched by cosine similarity.
   RANSAC homography (10 px) with OpenCV, shortlist re-sorted by inlier count. The score kept
   for t-mAP is still the BoW cosine (REFERENCE.md §1).
 - :class:`GlobalIndex`: L2-normalised embeddings, exact inner-product search with faiss.
-- Embedders: torchvision CNN / ViT backbones (random init unless a weights file is given),
-  :class:`SmallEmbedNet` trained self-supervised (:mod:`benchlib.models.forb_ssl`), and any user
+- Embedders: EfficientNet-Lite0 with ImageNet weights (:func:`efficientnet_embedder`),
+  torchvision CNN / ViT backbones (random init unless a weights file is given),
+  :class:`SmallEmbedNet` trained self-supervised (:mod:`.ssl`), and any user
   function ``images -> (n, d) array`` (:func:`import_embedder` resolves ``"module:function"``).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 import scipy.sparse as sp
 
-from .. import BenchlibError
+from benchlib import BenchlibError
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -225,6 +226,20 @@ class BoWIndex:
         np.savez(buf, **parts)
         return buf.getbuffer().nbytes
 
+    def bytes_per_image(self, with_local_features: bool) -> np.ndarray:
+        """What each database image adds to :meth:`index_bytes`: its inverted-file entries (and
+        its keypoints, descriptors and word ids), plus an equal share of the vocabulary and idf.
+        The sum is the serialised size up to the file format's headers."""
+        m = self.matrix
+        nnz = np.diff(m.indptr)
+        per = (nnz * (m.data.itemsize + m.indices.itemsize) + m.indptr.itemsize + self.db_ids.itemsize).astype(float)
+        if with_local_features:
+            n = np.array([len(p) for p in self.features.points])
+            row = (self.features.points[0].itemsize * 2 + self.features.descriptors[0].itemsize * 128
+                   + np.dtype(np.int32).itemsize) if len(n) else 0
+            per += n * row + np.dtype(np.int32).itemsize  # + one int32 keypoint count per image
+        return per + (self.centroids.nbytes + self.idf.nbytes) / len(per)
+
 
 # --------------------------------------------------------------------------- global search
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -262,6 +277,10 @@ class GlobalIndex:
 
         return int(faiss.serialize_index(self.index).nbytes)
 
+    def bytes_per_image(self) -> np.ndarray:
+        """One float32 vector per database image (the flat index stores nothing else per image)."""
+        return np.full(len(self.emb), float(self.emb.shape[1] * self.emb.itemsize))
+
 
 # --------------------------------------------------------------------------- embedders
 def build_backbone(arch: str, weights_path: str = "", image_size: int = 224):
@@ -274,7 +293,7 @@ def build_backbone(arch: str, weights_path: str = "", image_size: int = 224):
     import torch
     import torchvision
 
-    from ..torchutil import load_checkpoint
+    from benchlib.torchutil import load_checkpoint
 
     if arch in ("resnet18", "resnet34", "resnet50"):
         model = getattr(torchvision.models, arch)(weights=None)
@@ -302,18 +321,44 @@ def build_backbone(arch: str, weights_path: str = "", image_size: int = 224):
     return model.eval()
 
 
-def _to_batch(images, size: int):
-    """Images → (n, 3, size, size) float32, ImageNet-normalised (squashed to a square)."""
+def _to_batch(images, size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """Images → (n, 3, size, size) float32, normalised (ImageNet statistics unless given; squashed
+    to a square)."""
     arr = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
-    return ((arr.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2)
+    return ((arr.astype(np.float32) / 255.0 - mean) / std).transpose(0, 3, 1, 2)
 
 
-def embed_images(model, images, size: int, scales=(1.0,), device="cpu", batch: int = 64) -> np.ndarray:
+def efficientnet_embedder():
+    """EfficientNet-Lite0 with its ImageNet weights (the shared loader :mod:`benchlib.pretrained`,
+    hash-checked) as a global descriptor: GeM pooling (p = 3) of its 1280-channel head, the
+    pooling of FORB's CNN baselines (DELG's global feature, FIRe's backbone). Returns (module,
+    mean, std) — the Lite models expect (x − 127) / 128, not ImageNet's statistics."""
+    import torch
+    import torch.nn.functional as F
+
+    from benchlib import pretrained
+
+    net = pretrained.efficientnet_lite0()
+
+    class LiteGeM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            h = F.relu6(self.net._bn1(self.net._conv_head(self.net.features(x)[-1])))
+            return h.clamp(min=1e-6).pow(3).mean((2, 3)).pow(1 / 3)
+
+    return LiteGeM().eval(), np.float32(pretrained.MEAN), np.float32(pretrained.STD)
+
+
+def embed_images(model, images, size: int, scales=(1.0,), device="cpu", batch: int = 64,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
     """Multi-scale global description: the L2-normalised embeddings at each scale are averaged and
     normalised again (FORB's baselines describe images at several scales)."""
     import torch
 
-    from ..torchutil import autocast
+    from benchlib.torchutil import autocast
 
     model = model.to(device)
     if torch.device(device).type == "cuda":
@@ -324,7 +369,7 @@ def embed_images(model, images, size: int, scales=(1.0,), device="cpu", batch: i
             side = max(16, int(round(size * s)))
             outs = []
             for i in range(0, len(images), batch):
-                x = torch.from_numpy(_to_batch(images[i:i + batch], side)).to(device)
+                x = torch.from_numpy(_to_batch(images[i:i + batch], side, mean, std)).to(device)
                 with autocast(device):
                     outs.append(model(x).float().cpu().numpy())
             e = l2_normalise(np.concatenate(outs))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .forb import IMAGENET_MEAN, IMAGENET_STD
+from .models import IMAGENET_MEAN, IMAGENET_STD
 
 
 def small_embed_net(dim: int = 128, width: int = 16):
@@ -93,7 +93,7 @@ def train_simclr(images, steps: int = 150, batch: int = 48, size: int = 48, dim:
     Runs on CUDA with bf16 autocast and channels_last when ``device`` is a GPU (untested here)."""
     import torch
 
-    from ..torchutil import seed_everything
+    from benchlib.torchutil import seed_everything
 
     seed_everything(seed)
     rng = np.random.default_rng(seed)
@@ -112,7 +112,7 @@ def _train(images, steps, batch, size, dim, lr, device, log_every, rng):
     import torch
     from torch import nn
 
-    from ..torchutil import autocast
+    from benchlib.torchutil import autocast
 
     model = small_embed_net(dim)
     head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))

@@ -1,0 +1,352 @@
+"""The FORB chapter's report: result rows beside the paper's, tables in the paper's layout,
+figures (examples, gallery, mAP(t) curves) and the query explorer."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchlib.claims import hierarchical_ci, single
+from benchlib.results import bootstrap_ci
+
+from .data import DIFFICULTIES, OBJECT_TYPES
+from .pipeline import KS, PRETRAINED, SSL, images
+
+CHAPTER = "forb_retrieval"
+SUFFIX = {"min": "", "all": " (code divisor)"}  # metric-name suffix per AP divisor
+# Paper table → (k, breakdown). Tables 3–6 are on "reduced FORB" (FORB minus LAION-5B duplicates).
+TABLES = {"1": (1, "difficulty"), "2": (1, "type"), "3": (5, "difficulty"), "4": (1, "difficulty"),
+          "5": (5, "type"), "6": (1, "type")}
+PAPER_NAMES = {"BoW": "BoW", "BoW (+ rerank)": "BoW (+ rerank)"}
+FORB_DATABASE_SIZE = 54_435  # Table 7 was measured on the full FORB database
+
+
+# --------------------------------------------------------------------------- result rows
+def subsets(queries: pd.DataFrame, breakdown: str) -> dict:
+    """Subset name → boolean mask over queries (the paper pools queries: 'overall' is not a mean of
+    per-type numbers)."""
+    if breakdown == "difficulty":
+        out = {"overall": np.ones(len(queries), bool)}
+        out.update({d: (queries["difficulty"] == d).to_numpy() for d in DIFFICULTIES})
+    else:
+        out = {t: (queries["object_type"] == t).to_numpy() for t in OBJECT_TYPES}
+    return {k: v for k, v in out.items() if v.any()}
+
+
+def _value_and_ci(per_seed, mask, n_boot: int, seed: int):
+    """Mean (in %) of the queries in `mask` and its 95 % CI: bootstrap over queries for one run;
+    over seeds and queries (the claims engine's estimator) for several."""
+    if len(per_seed) == 1:
+        v = per_seed[0][mask]
+        return 100 * v.mean(), tuple(100 * c for c in bootstrap_ci(v, n_boot=n_boot, seed=seed))
+    m = single([100 * v[mask] for v in per_seed])
+    return m.effect(), hierarchical_ci(m, n_boot=n_boot, seed=seed)
+
+
+def _paper_table(table) -> pd.DataFrame:
+    from benchlib.papers import load_table
+
+    return load_table(CHAPTER, table)
+
+
+def record(res, run) -> None:
+    """Tables 1–6 (ours, both divisors, CI over queries — and seeds for the trained CNN) and
+    Table 7 (index size, latency) beside the paper's numbers."""
+    cfg, q = run.config, run.data.queries
+    for table, (k, breakdown) in TABLES.items():
+        for name, per_seed in run.runs.items():
+            r = per_seed[0]
+            for d, suffix in SUFFIX.items():
+                sc = run.scores[name, k, d]
+                note = ("paper Eq. 1: ÷ min(m_q, k)" if d == "min" else "released code: ÷ m_q") \
+                    + ("" if r.meaningful else "; random init") \
+                    + (f"; mean of {len(sc)} training seeds" if len(sc) > 1 else "")
+                for sub, mask in subsets(q, breakdown).items():
+                    for metric, attr in ((f"mAP@{k}", "ap"), (f"t-mAP@{k}", "tap")):
+                        v, ci = _value_and_ci([getattr(s, attr) for s in sc], mask, cfg.n_boot, cfg.seed)
+                        res.add(table, name, metric + suffix, v, dataset=run.dataset, subset=sub,
+                                ci=ci,
+                                n=int(mask.sum()), seed=cfg.seed, note=note)
+        metric_map = {f"{m}@{k}{sfx}": f"{m}@{k}" for m in ("mAP", "t-mAP") for sfx in SUFFIX.values()}
+        res.compare_with_paper(table, method_map=PAPER_NAMES, metric_map=metric_map)
+        res.add_paper_rows(table, [m for m in dict.fromkeys(_paper_table(table)["method"])
+                                   if m not in PAPER_NAMES.values()],
+                           reason="paper row: not run here (no such model offline; a user can plug one in "
+                                  "with user_embedders)")
+    _record_index(res, run)
+
+
+def _record_index(res, run) -> None:
+    """Table 7: serialised index size (GB, and KB per database image so that a small twin can be
+    set beside FORB's 54,435-image database) and query latency."""
+    n_db, seed = len(run.data.database), run.config.seed
+    t7 = _paper_table("7")
+    paper = dict(zip(t7["method"], t7["value"].astype(float)))
+    for name, per_seed in run.runs.items():
+        r = per_seed[0]
+        res.add("7", name, "index_size_GB", r.index_bytes / 1e9, dataset=run.dataset, seed=seed, n=n_db,
+                note=f"{n_db} database images; paper: 54,435")
+        pv = paper[name] * 1e6 / FORB_DATABASE_SIZE if name == "BoW (+ rerank)" else None
+        res.add("7", name, "index_KB_per_image", r.index_bytes / 1e3 / n_db, dataset=run.dataset, seed=seed,
+                n=n_db, paper_value=pv, note="paper value = Table 7 size / 54,435 images" if pv else "")
+        res.add("7", name, "query_latency_ms", r.latency_ms, dataset=run.dataset, seed=seed,
+                note="describe + search, per query, median of 3 (CPU unless a GPU was used)")
+    res.add_paper_rows("7", [m for m in paper if m != "BoW (+ rerank)"],
+                       reason="paper row (index of a model not run here)")
+
+
+# --------------------------------------------------------------------------- tables
+def paper_layout(frame: pd.DataFrame, table: str, divisor: str = "min") -> pd.DataFrame:
+    """The paper's layout of a table: methods × (metric, subset), cells 'ours (paper)'."""
+    f = frame[frame["table"].astype(str) == str(table)]
+    suffix = SUFFIX[divisor]
+    ours = f[f["metric"].str.endswith(suffix) if suffix else ~f["metric"].str.contains("code divisor")]
+    ours = ours[ours["dataset"] != "paper"]
+    paper = f[f["dataset"] == "paper"]
+
+    def cell(v, p):
+        a = "—" if pd.isna(v) else f"{v:.1f}"
+        return a if pd.isna(p) else f"{a} ({p:.1f})"
+
+    cells = [(r.method, r.metric.replace(suffix, "") if suffix else r.metric, r.subset, cell(r.value, r.paper_value))
+             for r in pd.concat([ours, paper]).itertuples()]
+    t = pd.DataFrame(cells, columns=["method", "metric", "subset", "cell"])
+    order = list(dict.fromkeys(t["subset"]))
+    wide = t.pivot_table(index="method", columns=["metric", "subset"], values="cell", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=sorted(wide.columns, key=lambda c: (c[0].startswith("t-"), order.index(c[1]))))
+    return wide.reindex(list(dict.fromkeys(t["method"]))).fillna("")
+
+
+def tables(res, table: str | None = None, divisor: str = "min"):
+    """One paper table in the paper's layout (cells 'ours (paper)'), or all of them by number."""
+    if table is not None:
+        return paper_layout(res.frame, table, divisor)
+    return {t: paper_layout(res.frame, t, divisor) for t in ("1", "4", "3", "2", "6", "5")}
+
+
+def methods_table(run) -> pd.DataFrame:
+    return pd.DataFrame([{"method": n, "family": rs[0].family, "runs (seeds)": len(rs),
+                          "role": ("trained here" if rs[0].trained else
+                                   "floor reference (random init)" if not rs[0].meaningful else "evaluated as is"),
+                          "note": rs[0].note} for n, rs in run.runs.items()])
+
+
+def timings_table(run) -> pd.DataFrame:
+    return pd.Series(run.timings, name="seconds").to_frame().T
+
+
+def ssl_table(run) -> pd.DataFrame:
+    """SimCLR's NT-Xent loss per seed, first and last 10 steps (chance = log(2B − 1))."""
+    b = run.config.ssl_batch
+    return pd.DataFrame([{"seed": r.seed, "loss, first 10 steps": float(np.mean(l[:10])),
+                          "loss, last 10 steps": float(np.mean(l[-10:])), "chance log(2B-1)": np.log(2 * b - 1)}
+                         for r, l in zip(run.runs.get(SSL, []), run.ssl_losses)])
+
+
+def divisor_table(run, k: int = 1) -> pd.DataFrame:
+    """mAP@k with the paper's and the code's divisor, overall and on logo queries only."""
+    logos = (run.data.queries["object_type"] == "logos").to_numpy()
+    rows = []
+    for name in run.runs:
+        a = np.mean([s.ap for s in run.scores[name, k, "min"]], axis=0)
+        b = np.mean([s.ap for s in run.scores[name, k, "all"]], axis=0)
+        rows.append({"method": name, f"mAP@{k} paper (÷min(m,k))": 100 * a.mean(),
+                     f"mAP@{k} code (÷m)": 100 * b.mean(),
+                     "logos, paper": 100 * a[logos].mean() if logos.any() else np.nan,
+                     "logos, code": 100 * b[logos].mean() if logos.any() else np.nan})
+    return pd.DataFrame(rows).set_index("method").round(2)
+
+
+def index_table(run) -> pd.DataFrame:
+    n_db = len(run.data.database)
+    paper = dict(zip(*(_paper_table("7")[c] for c in ("method", "value"))))
+    return pd.DataFrame([{"method": n, "index bytes": rs[0].index_bytes, "KB / image": rs[0].index_bytes / 1e3 / n_db,
+                          "paper KB / image": (paper[n] * 1e6 / FORB_DATABASE_SIZE if n in paper else np.nan),
+                          "latency ms / query": rs[0].latency_ms} for n, rs in run.runs.items()]).round(3)
+
+
+def not_testable() -> pd.DataFrame:
+    """What the supplementary says that this chapter cannot test, and why."""
+    rows = [
+        ("FIRe overall achieves the best performance (A.3)", "FIRe's weights are not installable offline; paper row only"),
+        ("Results on reduced FORB are very similar to full FORB (A.4)",
+         "the twin shares no image with LAION-5B: full and reduced are the same measurement here"),
+        ("Same-text distractors challenge text-sensitive methods such as CLIP (A.2, Fig. 9e)",
+         "no CLIP model offline (a user can plug one in with user_embedders)"),
+        ("Same-movie distractors challenge top-only methods (A.2, Fig. 9g)",
+         "the twin's posters share title text, not semantics; no semantic embedding offline"),
+        ("FIRe's index is about as small as top-only indexes; DELG's is orders of magnitude larger (A.5)",
+         "neither FIRe nor DELG runs here"),
+        ("Naive GPU matrix multiplication already gives decent search latency (A.5)",
+         "latency is measured on this machine (CPU unless a GPU is present), not on the paper's GPU"),
+    ]
+    return pd.DataFrame(rows, columns=["statement (supplementary)", "why not tested here"])
+
+
+# --------------------------------------------------------------------------- figures
+def _bordered(ax, img, colour, title=""):
+    ax.imshow(img)
+    ax.set_xticks([]), ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_edgecolor(colour), s.set_linewidth(4 if colour != "none" else 0)
+    if title:
+        ax.set_title(title, fontsize=7)
+
+
+def ranked_row(axes, run, method: str, qi: int, k: int = 5, image_size: int = 192):
+    """Query qi and the method's top k (first seed; green border = correct, red = wrong)."""
+    q = run.data.queries.iloc[qi]
+    r = run.first(method)
+    _bordered(axes[0], images([q["image"]], image_size)[0], "royalblue",
+              f"{q['object_type']} q{q['query_id']}\n{q['difficulty']}, {len(q['positives'])} pos.")
+    paths = dict(zip(run.data.database["db_id"], run.data.database["image"]))
+    pos = set(q["positives"])
+    for j in range(k):
+        ax = axes[j + 1]
+        if j >= r.ids.shape[1]:
+            ax.axis("off")
+            continue
+        d = int(r.ids[qi, j])
+        _bordered(ax, images([paths[d]], image_size)[0], "limegreen" if d in pos else "crimson",
+                  f"#{j + 1} id {d}\nscore {r.scores[qi, j]:.3f}")
+
+
+def examples_figure(run, types=("animated_cards", "bookcovers", "currency", "logos", "packaged_goods")):
+    """Per object type: the positives of one query (left) and one query per difficulty whose
+    positives are those images when the twin has one (else any query of that difficulty)."""
+    import matplotlib.pyplot as plt
+
+    data, cfg = run.data, run.config
+    q = data.queries
+    paths = dict(zip(data.database["db_id"], data.database["image"]))
+    types = [t for t in types if (q["object_type"] == t).any()]
+    fig, axes = plt.subplots(len(types), 5, figsize=(8.5, 1.9 * len(types)), squeeze=False)
+    rng = np.random.default_rng(cfg.seed)
+    for ax, t in zip(axes, types):
+        qt = q[q["object_type"] == t]
+        key = qt["positives"].map(tuple)
+        counts = key.map(key.value_counts())  # prefer an object with several queries
+        pick = qt.loc[counts.sort_values(ascending=False, kind="stable").index[0]]
+        pos = pick["positives"]
+        for j in range(2):
+            if j < len(pos):
+                _bordered(ax[j], images([paths[pos[j]]], cfg.image_size)[0], "limegreen",
+                          f"{t}\nindex {pos[j]}" if j == 0 else f"colour variant {pos[j]}")
+            else:
+                ax[j].axis("off")
+        for j, d in enumerate(DIFFICULTIES):
+            same = qt[(qt["difficulty"] == d) & (key == tuple(pos))]
+            pool = same if len(same) else qt[qt["difficulty"] == d]
+            if len(pool) == 0:
+                ax[2 + j].axis("off")
+                continue
+            r = pool.iloc[int(rng.integers(len(pool)))]
+            _bordered(ax[2 + j], images([r["image"]], cfg.query_size)[0], "royalblue",
+                      f"{d} query" + ("" if len(same) else " (other object)"))
+    fig.tight_layout()
+    return fig
+
+
+def gallery_queries(run, per_difficulty: int = 1) -> list:
+    """A few query indices, one per difficulty (deterministic)."""
+    q = run.data.queries
+    rng = np.random.default_rng(run.config.seed)
+    out = []
+    for d in DIFFICULTIES:
+        idx = np.flatnonzero((q["difficulty"] == d).to_numpy())
+        out += list(rng.choice(idx, min(per_difficulty, len(idx)), replace=False)) if len(idx) else []
+    return [int(i) for i in out]
+
+
+def gallery_figure(run, methods=None, query_indices=None, k: int = 5):
+    """For each query (rows) and method: the query and its top-k. Default: one query per
+    difficulty, BoW (+ rerank) and the ImageNet (else the SimCLR) global embedding."""
+    import matplotlib.pyplot as plt
+
+    if methods is None:
+        learned = PRETRAINED if PRETRAINED in run.runs else SSL
+        methods = [m for m in ("BoW (+ rerank)", learned) if m in run.runs] or list(run.runs)[:2]
+    if query_indices is None:
+        query_indices = gallery_queries(run)
+    rows = [(qi, m) for qi in query_indices for m in methods]
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.45 * (k + 1), 1.6 * len(rows)), squeeze=False)
+    for (qi, m), ax in zip(rows, axes):
+        ranked_row(ax, run, m, qi, k)
+        ax[0].set_ylabel(m, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tmap_curve_figure(run, methods=None, ks=KS, divisor: str = "min"):
+    """mAP@k at each of the 11 thresholds (x = false-positive rate of the distractor searches;
+    first seed of a trained method)."""
+    import matplotlib.pyplot as plt
+
+    methods = list(run.runs) if methods is None else methods
+    fig, axes = plt.subplots(1, len(ks), figsize=(5.2 * len(ks), 3.6), squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        for m in methods:
+            c = run.scores[m, k, divisor][0].curve
+            ax.plot(c["fpr"], 100 * c["map"], "o-", ms=3, label=f"{m} (t-mAP {100 * c['t_map']:.1f})")
+        ax.set(xlabel="false-positive rate f of the threshold t_f", ylabel=f"mAP@{k} (%) at t_f",
+               title=f"mAP@{k}(t) over FORB's 11 thresholds", ylim=(0, 101))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def query_mask(run, difficulty: str = "all", object_type: str = "all") -> np.ndarray:
+    q = run.data.queries
+    m = np.ones(len(q), bool)
+    if difficulty != "all":
+        m &= (q["difficulty"] == difficulty).to_numpy()
+    if object_type != "all":
+        m &= (q["object_type"] == object_type).to_numpy()
+    return m
+
+
+def explorer_figure(run, method: str | None = None, difficulty: str = "all", object_type: str = "all",
+                    position: int = 0, k: int = 5):
+    """The explorer's view: the position-th query of the filtered set and the method's top k."""
+    import matplotlib.pyplot as plt
+
+    if method is None:
+        method = "BoW (+ rerank)" if "BoW (+ rerank)" in run.runs else list(run.runs)[0]
+    idx = np.flatnonzero(query_mask(run, difficulty, object_type))
+    fig, axes = plt.subplots(1, k + 1, figsize=(1.6 * (k + 1), 2.1))
+    if len(idx) == 0:
+        for a in axes:
+            a.axis("off")
+        axes[0].set_title("no query in this selection", fontsize=8)
+        return fig
+    ranked_row(axes, run, method, int(idx[min(position, len(idx) - 1)]), k)
+    fig.suptitle(f"{method}: query {min(position, len(idx) - 1) + 1} of {len(idx)}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def explorer(run, k: int = 5):
+    """ipywidgets: choose method, difficulty and type, browse the queries and their ranked results."""
+    import ipywidgets as W
+
+    from benchlib.widgets import redraw_on_change
+
+    q = run.data.queries
+    method = W.Dropdown(options=list(run.runs), description="method")
+    diff = W.Dropdown(options=["all", *[d for d in DIFFICULTIES if (q["difficulty"] == d).any()]],
+                      description="difficulty")
+    otype = W.Dropdown(options=["all", *[t for t in OBJECT_TYPES if (q["object_type"] == t).any()]],
+                       description="type")
+    pos = W.IntSlider(0, 0, max(len(q) - 1, 0), description="query", continuous_update=False)
+
+    def draw(method, difficulty, object_type, position):
+        mask = query_mask(run, difficulty, object_type)
+        pos.max = max(int(mask.sum()) - 1, 0)
+        fig = explorer_figure(run, method, difficulty, object_type, position, k)
+        if mask.any():
+            ap = run.scores[method, k, "min"][0].ap[mask]
+            fig.text(0.01, 0.01, f"{int(mask.sum())} queries · mAP@{k} of this selection: {100 * ap.mean():.1f} %",
+                     fontsize=7)
+        return fig
+
+    return redraw_on_change({"method": method, "difficulty": diff, "object_type": otype, "position": pos}, draw)
