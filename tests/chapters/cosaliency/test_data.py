@@ -8,9 +8,8 @@ import pytest
 from PIL import Image
 
 from benchlib import BenchlibError
-from benchlib.data.saliency import (
-    ensure_twin, load_saliency_folder, resolve_dataset, split_indices, write_twin,
-)
+from benchlib.chapters.cosaliency.data import dataset, load_saliency_folder, split_indices, write_twin
+from benchlib.datasets import MARKER
 
 
 def _write_folder(root, instances=True, n=3):
@@ -46,8 +45,8 @@ def test_reads_a_real_layout_folder(tmp_path):
     assert it.boxes.tolist() == [[5, 10, 15, 20], [30, 10, 40, 20], [5, 30, 11, 36]]
     assert it.classes == ["red", "red", "blue"] and it.cosalient.tolist() == [True, True, False]
     # the same loader is what resolve_dataset hands a real folder to (no twin generated)
-    folder, desc = resolve_dataset(tmp_path / "real", "cosal", 10, 0)
-    assert folder == tmp_path / "real" and "real data" in desc
+    ds = dataset(tmp_path / "real", "cosal", 10, 0)
+    assert ds.root == tmp_path / "real" and not ds.is_twin and "twin" not in ds.name
 
 
 def test_boxes_from_ground_truth_components_without_instance_files(tmp_path):
@@ -98,35 +97,87 @@ def test_not_a_saliency_folder(tmp_path):
         load_saliency_folder(tmp_path)
 
 
-def test_twins_have_the_papers_shape(tmp_path):
-    cos = load_saliency_folder(write_twin(tmp_path / "c", "cosal", 60, seed=3))
+def test_twins_have_the_papers_shape_and_the_distractor_rule(tmp_path):
+    """Checked from the written files: every paper-shaped image holds ≥ 2 instances of one class and
+    ≥ 1 single distractor of another class, of comparable size and contrast; the ground truth marks
+    the repeated class only, the Salient/ mask every object."""
+    from benchlib.chapters.cosaliency.models import srgb_to_lab
+
+    write_twin(tmp_path / "c", "cosal", 60, seed=3)
+    cos = load_saliency_folder(tmp_path / "c")
     n_co = np.array([it.cosalient.sum() for it in cos.items])
-    has_distractor = np.array([(~it.cosalient).any() for it in cos.items])
+    n_dis = np.array([(~it.cosalient).sum() for it in cos.items])
     assert n_co.min() >= 2 and 3.0 <= n_co.mean() <= 4.0  # paper: 3.52 per image
-    assert 0.25 <= has_distractor.mean() <= 0.75 and (~has_distractor).any()
+    assert n_dis.min() >= 1 and n_dis.max() <= 2
     assert len({it.image.shape for it in cos.items}) > 10  # varied sizes
+    area_ratio, contrast_ratio = [], []
     for it in cos.items:
         classes = np.array(it.classes)
         assert len(set(classes[it.cosalient])) == 1  # one repeated class
-        assert not set(classes[~it.cosalient]) & set(classes[it.cosalient])  # distractor: another class
-        for b in it.boxes[~it.cosalient].astype(int):  # the ground truth leaves the distractor out
-            assert (it.gt[b[1]:b[3], b[0]:b[2]] > 0).mean() < 0.2
-        for b in it.boxes[it.cosalient].astype(int):
-            assert (it.gt[b[1]:b[3], b[0]:b[2]] > 0).mean() > 0.3
-    sd = load_saliency_folder(write_twin(tmp_path / "s", "sdcs", 30, seed=3))
+        dis = classes[~it.cosalient]
+        assert len(set(dis)) == len(dis) and not set(dis) & set(classes[it.cosalient])  # single, other classes
+        gt = it.gt > 128
+        assert not np.any(gt & ~it.salient)  # the salient mask holds the ground truth
+        lab = srgb_to_lab(it.image)
+        mean = lab.reshape(-1, 3).mean(axis=0)
+        area, contrast = [], []
+        for b, c in zip(it.boxes.astype(int), it.cosalient):
+            box = np.zeros(gt.shape, bool)
+            box[b[1]:b[3], b[0]:b[2]] = True
+            obj = box & it.salient
+            # the ground truth covers co-salient objects and leaves distractors out
+            assert (gt[obj].mean() > 0.95) if c else (gt[obj].mean() < 0.05)
+            area.append(obj.sum())
+            contrast.append(np.linalg.norm(lab[obj].mean(axis=0) - mean))  # FT's notion of salience
+        area, contrast, co = np.array(area, float), np.array(contrast), it.cosalient
+        area_ratio.append(area[~co].mean() / area[co].mean())
+        contrast_ratio.append(contrast[~co].mean() / contrast[co].mean())
+    # comparable salience: typical distractor as large and as contrasted as a co-salient object
+    assert 0.7 <= np.median(area_ratio) <= 1.4 and 0.7 <= np.median(contrast_ratio) <= 1.4
+    assert 0.25 <= min(area_ratio) and max(area_ratio) <= 4
+    write_twin(tmp_path / "s", "sdcs", 30, seed=3)
+    sd = load_saliency_folder(tmp_path / "s")
     assert all(2 <= it.cosalient.sum() <= 3 and it.cosalient.all() for it in sd.items)
+    assert all(np.array_equal(it.salient, it.gt > 128) for it in sd.items)  # no distractors in SDCS
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("missing", "missing salient-objects mask"),
+    ("size", "does not match"),
+    ("not_covering", "does not cover"),
+])
+def test_salient_masks_are_validated(tmp_path, breakage, message):
+    root = _write_folder(tmp_path / "sal")
+    (root / "Salient").mkdir()
+    for i in range(3):
+        gt = np.asarray(Image.open(root / "GT" / f"im{i}.png"))
+        sal = gt.copy()
+        sal[30:36, 5:11] = 255  # the distractor
+        Image.fromarray(sal).save(root / "Salient" / f"im{i}.png")
+    assert load_saliency_folder(root)[0].salient.sum() == 200 + 36
+    if breakage == "missing":
+        os.remove(root / "Salient" / "im2.png")
+    elif breakage == "size":
+        Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "Salient" / "im2.png")
+    else:
+        Image.fromarray(np.zeros((48, 50), np.uint8)).save(root / "Salient" / "im2.png")
+    with pytest.raises(BenchlibError, match=message) as e:
+        load_saliency_folder(root)
+    assert "im2.png" in str(e.value)
 
 
 def test_twin_is_deterministic_atomic_and_reused(tmp_path):
-    a = ensure_twin(tmp_path / "a", "cosal", 6, seed=1)
-    b = ensure_twin(tmp_path / "b", "cosal", 6, seed=1)
+    a = dataset(tmp_path / "a", "cosal", 6, seed=1)
+    b = dataset(tmp_path / "b", "cosal", 6, seed=1)
+    assert a.is_twin and a.name == "synth-cosal twin, seed 1"
     for sub in ("GT/cosal_0003.png", "Instances/cosal_0005.json"):
-        assert (a / sub).read_bytes() == (b / sub).read_bytes()
-    mtime = (a / "twin.json").stat().st_mtime_ns
-    assert ensure_twin(tmp_path / "a", "cosal", 6, seed=1) == a and (a / "twin.json").stat().st_mtime_ns == mtime
-    assert [p.name for p in (tmp_path / "a").iterdir()] == [a.name]  # no temporary folder left behind
-    c = ensure_twin(tmp_path / "a", "cosal", 6, seed=2)
-    assert (c / "GT/cosal_0003.png").read_bytes() != (a / "GT/cosal_0003.png").read_bytes()
+        assert (a.root / sub).read_bytes() == (b.root / sub).read_bytes()
+    mtime = (a.root / MARKER).stat().st_mtime_ns
+    again = dataset(tmp_path / "a", "cosal", 6, seed=1)
+    assert again.root == a.root and (a.root / MARKER).stat().st_mtime_ns == mtime
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [a.root.name]  # no temporary folder left behind
+    c = dataset(tmp_path / "a", "cosal", 6, seed=2)
+    assert (c.root / "GT/cosal_0003.png").read_bytes() != (a.root / "GT/cosal_0003.png").read_bytes()
 
 
 def test_split_is_seeded_and_disjoint():
@@ -136,7 +187,7 @@ def test_split_is_seeded_and_disjoint():
 
 
 def test_augmentation_keeps_boxes_on_their_objects():
-    from benchlib.experiments.cosaliency import augment
+    from benchlib.chapters.cosaliency.train import augment
 
     img = np.zeros((64, 64, 3), np.float32)
     gt = np.zeros((64, 64), np.float32)
@@ -155,65 +206,3 @@ def test_augmentation_keeps_boxes_on_their_objects():
             assert ys.min() >= a_box[0, 1] - 1.5 and ys.max() + 1 <= a_box[0, 3] + 1.5
         flipped += a_box[0, 0] < 32
     assert flipped > 0  # the horizontal flip did move the box to the other half
-
-
-def _fake_run(quality):
-    """A ChapterRun with hand-made maps: the co-salient objects at 1, the distractor at 1 − quality[m],
-    a faint noisy background. The adaptive threshold (2 × mean ≈ 0.3) keeps the distractor out when
-    quality > 0.7 (F = 1) and lets it in otherwise (P = 2/3); MAE grows as quality drops.
-    FT: the distractor and one object bright, the other object missed."""
-    from benchlib.data.saliency import SaliencyItem, SaliencySet
-    from benchlib.experiments import cosaliency as cs
-
-    rng = np.random.default_rng(0)
-    items = []
-    for i in range(12):
-        gt = np.zeros((32, 32), np.uint8)
-        gt[4:12, 4:12] = gt[4:12, 20:28] = 255
-        boxes = np.array([[4, 4, 12, 12], [20, 4, 28, 12], [10, 20, 18, 28]], np.float32)
-        items.append(SaliencyItem(f"im{i}", np.zeros((32, 32, 3), np.uint8), gt, boxes, ["a", "a", "b"],
-                                  np.array([True, True, False])))
-    test = SaliencySet(None, items, "instance files")
-    splits = {k: cs.Split(k, cs.DATASETS[k], f"fake {k}", test, test) for k in ("cosal", "sdcs")}
-    methods = {k: ["FT", *quality] for k in splits}
-    maps, scores = {}, {}
-    for k in splits:
-        maps[k], scores[k] = {}, {}
-        for m, q in {"FT": None, **quality}.items():
-            preds = []
-            for it in items:
-                p = 0.05 * rng.random((32, 32)) + (it.gt > 0)
-                p[20:28, 10:18] = 1.0 if q is None else 1 - q
-                if q is None:  # FT also misses one of the two objects: P = R = F = 1/2
-                    p[4:12, 20:28] = 0.0
-                preds.append(np.clip(p, 0, 1).astype(np.float32))
-            maps[k][m] = preds
-            scores[k][m] = [cs.score_maps(preds, test)]
-    return cs.ChapterRun(splits, cs.TrainConfig(), [0], methods, maps, scores, {}, [], [], {})
-
-
-def test_claim_verdicts_follow_the_numbers():
-    from benchlib.experiments import cosaliency as cs
-    from benchlib.results import ChapterResults
-
-    good = {"U-Net": 0.5, "U-Net + DA": 0.52, "U-Net + DA + FS": 0.5,
-            "U-Net + DA + FS + RFM (offline)": 0.6, "U-Net + DA + FS + RFM (online)": 0.8}
-    res = ChapterResults("cosaliency", "smoke")
-    cs.judge_claims(res, _fake_run(good))
-    v = dict(zip(res.claims.claim_id, res.claims.verdict))
-    assert v == {"online_beats_unet": "held", "online_beats_offline": "held", "rfm_helps_more_than_da": "held",
-                 "ft_far_below": "held", "speed_28fps": "not tested"}
-    bad = dict(good, **{"U-Net + DA + FS + RFM (online)": 0.45})  # online now worse than U-Net and offline
-    res = ChapterResults("cosaliency", "smoke")
-    cs.judge_claims(res, _fake_run(bad))
-    v = dict(zip(res.claims.claim_id, res.claims.verdict))
-    assert v["online_beats_unet"] == v["online_beats_offline"] == v["rfm_helps_more_than_da"] == "not held"
-    res = ChapterResults("cosaliency", "smoke")
-    cs.add_result_rows(res, _fake_run(good))
-    t2 = res.frame[res.frame.table == "2"]
-    row = t2[(t2.method == "Ours (online)") & (t2.metric == "F-measure") & (t2.subset == "SDCS")].iloc[0]
-    assert row.paper_value == 0.911 and row.delta == pytest.approx(row.value - 0.911)
-    assert t2[t2.method == "LFM"].value.isna().all() and len(t2[t2.method == "LFM"]) == 8
-    t1 = res.frame[res.frame.table == "1"]
-    assert t1[t1.method == "U-Net + FS"].note.iloc[0].startswith("not run")
-    assert t1[t1.method == "U-Net"].paper_value.iloc[0] == 82.4

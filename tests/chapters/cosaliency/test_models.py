@@ -7,11 +7,10 @@ import pytest
 import torch
 
 from benchlib import BenchlibError
-from benchlib.models.cosaliency import (
-    CoSalNet, VGG16Encoder, decode_boxes, encode_boxes, label_regions, make_anchors, make_triplets,
-    match_anchors, online_regions, rpn_losses, triplet_loss,
+from benchlib.chapters.cosaliency.models import (
+    CoSalNet, VGG16Encoder, decode_boxes, encode_boxes, ft_saliency, label_regions, make_anchors, make_triplets,
+    match_anchors, online_regions, rpn_losses, srgb_to_lab, triplet_loss,
 )
-from benchlib.models.ft import ft_saliency, srgb_to_lab
 
 
 # --------------------------------------------------------------------------- FT

@@ -6,16 +6,20 @@ box and a class per object)::
 
     {"objects": [{"box": [x0, y0, x1, y1], "class": "star", "cosalient": true}, ...]}
 
+Optional ``<root>/Salient/<id>.png`` (0/255, written by the twins): every salient object, co-salient
+and distractors; it lets the chapter measure the response on distractors pixel-exactly and score
+the oracle that marks all salient objects. Without it, distractor boxes stand in.
+
 Boxes are pixel corners (x1, y1 exclusive), inside the image. ``cosalient`` marks the objects of the
 repeated class, the ones the ground truth covers; single distractor objects have ``false``. Without
 instance files the boxes are taken from the connected components of the ground truth (all
 co-salient) so that the RPN / RFM branches still have targets.
 
-Twins (:func:`write_twin`, :func:`ensure_twin`):
+Twins (:func:`write_twin`, resolved through :func:`dataset`):
 - ``"cosal"`` is shaped like the paper's 2,019-image dataset: 2–6 instances of one object class per
-  image (3.5 on average) with appearance variation (scale, rotation, aspect, hue, shading), a single
-  salient distractor object of another class in part of the images, varied image sizes and aspect
-  ratios. The ground truth marks only the repeated class.
+  image (3.5 on average) with appearance variation (scale, rotation, aspect, hue, shading), and in
+  every image one or two single salient distractors (each of another class, same size and colour
+  ranges), varied image sizes and aspect ratios. The ground truth marks only the repeated class.
 - ``"sdcs"`` is shaped like SDCS (Yu et al. 2018): 2–3 co-salient objects, no distractors.
 Every object class is co-salient in some images and a distractor in others, so "which class is
 salient" cannot be memorised: a method has to notice which class repeats within the image.
@@ -23,9 +27,6 @@ salient" cannot be memorised: a method has to notice which class repeats within 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,16 +34,15 @@ import numpy as np
 from PIL import Image
 
 from benchlib import BenchlibError
+from benchlib.datasets import Dataset, resolve
 
-IMAGE_DIR, GT_DIR, INSTANCE_DIR = "Image", "GT", "Instances"
+IMAGE_DIR, GT_DIR, INSTANCE_DIR, SALIENT_DIR = "Image", "GT", "Instances", "Salient"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
-MANIFEST = "twin.json"
-TWIN_VERSION = 2
+TWIN_VERSION = 3  # 3: distractors in every paper-shaped image, Salient/ masks
 
 # Object classes of the twins: a shape and a base hue each (hue in [0, 1)).
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond")
 CLASS_HUES = (0.0, 0.58, 0.33, 0.14, 0.8, 0.5, 0.07, 0.66)
-CLASSES = SHAPES
 
 
 @dataclass
@@ -53,6 +53,7 @@ class SaliencyItem:
     boxes: np.ndarray            # N×4 float32 (x0, y0, x1, y1)
     classes: list = field(default_factory=list)
     cosalient: np.ndarray = None  # N bool
+    salient: np.ndarray = None    # H×W bool: every salient object (co-salient + distractors), if known
 
 
 @dataclass
@@ -112,6 +113,21 @@ def _read_instances(path: Path, h: int, w: int):
     return boxes, classes, cosal
 
 
+def _read_salient(path: Path, gt: np.ndarray) -> np.ndarray:
+    """The optional mask of every salient object; it must hold the ground truth's objects."""
+    if not path.is_file():
+        raise BenchlibError(f"{path}: missing salient-objects mask (the folder has {SALIENT_DIR}/)")
+    m = _read_image(path, "L")
+    if m.shape != gt.shape:
+        raise BenchlibError(f"{path}: size {m.shape[1]}×{m.shape[0]} does not match the ground truth "
+                            f"({gt.shape[1]}×{gt.shape[0]})")
+    if not set(np.unique(m).tolist()) <= {0, 255}:
+        raise BenchlibError(f"{path}: salient-objects mask is not binary (expected 0/255)")
+    if np.any((gt > 128) & (m == 0)):
+        raise BenchlibError(f"{path}: does not cover the ground truth's co-salient objects")
+    return m > 0
+
+
 def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
     """Read and validate a whole saliency folder (errors name the file and the problem).
 
@@ -132,6 +148,7 @@ def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
             raise BenchlibError(f"{p}: ground truth without an image in {root / IMAGE_DIR}")
     inst_dir = root / INSTANCE_DIR
     has_instances = inst_dir.is_dir()
+    sal_dir = root / SALIENT_DIR
     items = []
     for stem in sorted(images):
         img = _read_image(images[stem], "RGB")
@@ -153,7 +170,8 @@ def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
         else:
             boxes = boxes_from_mask(gt)
             classes, cosal = ["salient"] * len(boxes), np.ones(len(boxes), bool)
-        items.append(SaliencyItem(stem, img, gt, boxes, classes, cosal))
+        salient = _read_salient(sal_dir / f"{stem}.png", gt) if sal_dir.is_dir() else None
+        items.append(SaliencyItem(stem, img, gt, boxes, classes, cosal, salient))
     return SaliencySet(root, items, "instance files" if has_instances else "ground-truth components")
 
 
@@ -217,92 +235,79 @@ def _background(rng, h, w):
 
 
 def _render(rng, kind: str, h: int, w: int):
+    """One twin image: its RGB array, the co-saliency ground truth, the mask of every salient object
+    (co-salient and distractors) and the instance list."""
     n_classes = len(SHAPES)
     cls = int(rng.integers(n_classes))
     if kind == "cosal":
         n_co = int(rng.choice([2, 3, 4, 5, 6], p=[0.3, 0.25, 0.2, 0.15, 0.1]))  # mean 3.5
-        distractor = bool(rng.random() < 0.5)
+        # Every image holds single salient distractors (1, or 2 of different classes with few
+        # co-salient objects): a generic saliency detector must lose F and MAE on them.
+        n_dis = 1 + int(n_co <= 3 and rng.random() < 0.5)
     elif kind == "sdcs":
-        n_co, distractor = int(rng.choice([2, 3])), False
+        n_co, n_dis = int(rng.choice([2, 3])), 0
     else:
         raise BenchlibError(f"unknown twin kind {kind!r} (use 'cosal' or 'sdcs')")
-    classes = [cls] * n_co
-    if distractor:
-        classes.append(int((cls + rng.integers(1, n_classes)) % n_classes))
+    others = [c for c in range(n_classes) if c != cls]
+    classes = [cls] * n_co + [others[i] for i in rng.choice(len(others), size=n_dis, replace=False)]
     img = _background(rng, h, w)
     gt = np.zeros((h, w), bool)
+    salient = np.zeros((h, w), bool)
     yy, xx = np.mgrid[0:h, 0:w].astype(float)
     side = min(h, w)
-    base_r = side * rng.uniform(0.09, 0.12)  # one size per image, jittered per object
+    base_r = side * rng.uniform(0.09, 0.12)  # one size per image, jittered per object: distractors alike
     placed, objects = [], []
     for i, c in enumerate(classes):
         r = base_r * rng.uniform(0.8, 1.2)
-        for _ in range(200):  # rejection sampling: objects do not overlap
+        for attempt in range(400):  # rejection sampling: objects do not overlap (shrink if crowded)
+            if attempt and attempt % 100 == 0:
+                r *= 0.85
+            # 1.25 r bounds every shape (star tips 1.05 r, stretched by up to 1.18)
             cy, cx = rng.uniform(r + 1, h - r - 1), rng.uniform(r + 1, w - r - 1)
-            if all(np.hypot(cy - py, cx - px) > r + pr + 2 for py, px, pr in placed):
+            if all(np.hypot(cy - py, cx - px) > 1.25 * (r + pr) + 2 for py, px, pr in placed):
                 break
         placed.append((cy, cx, r))
         mask = _shape_mask(SHAPES[c], yy, xx, cy, cx, r, rng.uniform(0, 2 * np.pi), rng.uniform(0.85, 1.18))
-        if not mask.any():
-            continue
+        # distractors share the co-salient objects' colour ranges: comparable contrast
         colour = _hsv_to_rgb(CLASS_HUES[c] + rng.normal(0, 0.02), rng.uniform(0.6, 0.95), rng.uniform(0.65, 0.95))
         shade = 1 + 0.25 * ((xx - cx) * np.cos(i) + (yy - cy) * np.sin(i)) / (2 * r)  # lighting gradient
         img[mask] = colour * shade[mask, None]
         ys, xs = np.nonzero(mask)
         objects.append({"box": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1],
                         "class": SHAPES[c], "cosalient": i < n_co})
-        if i < n_co:
-            gt |= mask
+        gt = gt | mask if i < n_co else gt & ~mask
+        salient |= mask
     img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-    return img, (gt * 255).astype(np.uint8), objects
+    return img, (gt * 255).astype(np.uint8), (salient * 255).astype(np.uint8), objects
 
 
-def write_twin(root, kind: str = "cosal", n_images: int = 200, seed: int = 0,
-               size_range=(80, 144)) -> Path:
-    """Write a twin into ``root`` (which must not exist yet) in the saliency layout, atomically:
-    everything goes into a temporary sibling folder that is renamed at the end."""
-    root = Path(root)
-    tmp = root.with_name(f".{root.name}.tmp-{uuid.uuid4().hex[:8]}")
+def write_twin(folder, kind: str = "cosal", n_images: int = 200, seed: int = 0,
+               size_range=(80, 144)) -> None:
+    """Write a twin of ``kind`` into ``folder`` (an empty folder: :func:`benchlib.datasets.ensure_twin`
+    hands a temporary one and renames it into place when this returns)."""
+    folder = Path(folder)
     rng = np.random.default_rng([seed, 0 if kind == "cosal" else 1])
-    try:
-        for d in (IMAGE_DIR, GT_DIR, INSTANCE_DIR):
-            (tmp / d).mkdir(parents=True)
-        for i in range(n_images):
-            h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, size=2))
-            img, gt, objects = _render(rng, kind, h, w)
-            stem = f"{kind}_{i:04d}"
-            Image.fromarray(img).save(tmp / IMAGE_DIR / f"{stem}.jpg", quality=92)
-            Image.fromarray(gt).save(tmp / GT_DIR / f"{stem}.png")
-            (tmp / INSTANCE_DIR / f"{stem}.json").write_text(json.dumps({"objects": objects}))
-        (tmp / MANIFEST).write_text(json.dumps({"kind": kind, "n_images": n_images, "seed": seed,
-                                                "size_range": list(size_range), "version": TWIN_VERSION}))
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / MANIFEST).is_file():  # not a concurrent writer that won the race
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    for d in (IMAGE_DIR, GT_DIR, INSTANCE_DIR, SALIENT_DIR):
+        (folder / d).mkdir(parents=True, exist_ok=True)
+    for i in range(n_images):
+        h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, size=2))
+        img, gt, salient, objects = _render(rng, kind, h, w)
+        stem = f"{kind}_{i:04d}"
+        Image.fromarray(img).save(folder / IMAGE_DIR / f"{stem}.jpg", quality=92)
+        Image.fromarray(gt).save(folder / GT_DIR / f"{stem}.png")
+        Image.fromarray(salient).save(folder / SALIENT_DIR / f"{stem}.png")
+        (folder / INSTANCE_DIR / f"{stem}.json").write_text(json.dumps({"objects": objects}))
 
 
-def ensure_twin(data_root, kind: str = "cosal", n_images: int = 200, seed: int = 0) -> Path:
-    """The twin's folder under ``data_root``, generated on first use and reused afterwards."""
-    root = Path(data_root) / f"cosaliency-twin-{kind}-n{n_images}-seed{seed}-v{TWIN_VERSION}"
-    if not (root / MANIFEST).is_file():
-        if root.exists():
-            raise BenchlibError(f"{root}: exists but has no {MANIFEST} (an interrupted write?); delete it")
-        write_twin(root, kind, n_images, seed)
-    return root
+TWIN_NAMES = {"cosal": "synth-cosal", "sdcs": "synth-sdcs"}
 
 
-def resolve_dataset(data_root, kind: str, n_images: int, seed: int):
-    """(folder, description): ``data_root`` itself when it holds a real saliency folder, else the
-    seeded twin of ``kind`` generated under it."""
-    if data_root and is_saliency_folder(data_root):
-        return Path(data_root), f"{Path(data_root).name} (real data)"
-    from benchlib.paths import default_data_root
-
-    base = Path(data_root) if data_root else default_data_root()
-    name = {"cosal": "synth-cosal", "sdcs": "synth-sdcs"}[kind]
-    return ensure_twin(base, kind, n_images, seed), f"{name} twin, seed {seed}"
+def dataset(data_root, kind: str, n_images: int, seed: int) -> Dataset:
+    """``data_root`` itself when it holds a real saliency folder, else the seeded twin of ``kind``
+    written under it (or under the benchlib data cache when ``data_root`` is empty)."""
+    if kind not in TWIN_NAMES:
+        raise BenchlibError(f"unknown twin kind {kind!r} (use 'cosal' or 'sdcs')")
+    return resolve(data_root, find_real=lambda p: p if is_saliency_folder(p) else None,
+                   real_name="saliency folder", twin_name=TWIN_NAMES[kind], twin_version=TWIN_VERSION,
+                   twin_settings={"kind": kind, "n_images": n_images, "seed": seed},
+                   write_twin=lambda f: write_twin(f, kind, n_images, seed), seed=seed)

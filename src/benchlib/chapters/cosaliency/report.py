@@ -1,0 +1,351 @@
+"""Report of the co-saliency chapter: result rows beside the paper's (Tables 1, 2, speed), tables in
+the paper's layout, figures (losses, PR curves, visual grid) and the explorer."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from benchlib.claims import hierarchical_ci, single
+from benchlib.metrics.saliency import image_scores
+from benchlib.plots import pr_curves
+from benchlib.results import bootstrap_ci, describe_device
+
+from .evaluate import SELECTIVITY_KEYS
+from .models import ABLATION
+from .pipeline import TABLE2_METHODS, Run
+
+PAPER_FPS = 28.0  # the paper's text: "The running speed of the test is 28fps" (GTX 1080 Ti)
+
+
+# --------------------------------------------------------------------------- result rows
+def _ci(run: Run, key, method, metric, scale=1.0):
+    """95 % CI of a table cell: bootstrap over test images with one seed (or a method that does not
+    depend on the seed); with several seeds the claims engine's two-level bootstrap (seeds, then
+    images within a seed), since training noise across seeds is part of the uncertainty."""
+    per_seed = run.per_seed(key, method, metric)
+    table = run.selectivity if metric in SELECTIVITY_KEYS else run.scores
+    if len(table[key][method]) == 1:
+        lo, hi = bootstrap_ci(np.asarray(per_seed[0]))
+    else:
+        lo, hi = hierarchical_ci(single(per_seed))
+    return (lo * scale, hi * scale)
+
+
+def record(res, run: Run) -> None:
+    """Tables 1 and 2 (ours beside the paper's), the paper-only rows, the speed rows."""
+    cos = run.splits["cosal"]
+    seeds = run.seeds[0] if len(run.seeds) == 1 else f"{run.seeds[0]}–{run.seeds[-1]}"
+    note_seeds = "" if len(run.seeds) == 1 else f"mean of {len(run.seeds)} seeds; "
+    ci_note = "95% CI: bootstrap over test images" + ("" if len(run.seeds) == 1 else " and seeds")
+    for v in ABLATION:
+        if v.name in run.methods["cosal"]:
+            pi = run.per_image("cosal", v.name)
+            res.add("1", v.name, "F-measure", 100 * float(np.mean(pi["adaptive_f"])), dataset=cos.dataset,
+                    ci=_ci(run, "cosal", v.name, "adaptive_f", 100), n=len(cos.test), seed=seeds,
+                    note=f"{note_seeds}{ci_note}")
+        else:
+            res.not_run("1", v.name, "F-measure", "left out by this profile's budget (parameter `ablation`)",
+                        dataset=cos.dataset)
+    res.compare_with_paper("1")
+    metrics = {"F-measure": "adaptive_f", "recall": "adaptive_recall", "precision": "adaptive_precision",
+               "MAE": "mae"}
+    for key, split in run.splits.items():
+        for paper_name, ours in [("FT", "FT"), *TABLE2_METHODS.items()]:
+            pi = run.per_image(key, ours)
+            for metric, k in metrics.items():
+                res.add("2", paper_name, metric, float(np.mean(pi[k])), dataset=split.dataset, subset=split.subset,
+                        ci=_ci(run, key, ours, k), n=len(split.test), seed=None if ours == "FT" else seeds,
+                        note="" if ours == "FT" else note_seeds.rstrip("; "))
+            res.add("2", paper_name, "max F-measure", run.summary(key, ours)["max_f"], dataset=split.dataset,
+                    subset=split.subset, n=len(split.test), note="not in the paper's table (from the PR curve)")
+    res.compare_with_paper("2")
+    res.add_paper_rows("2", ["CWS", "RFCN", "PiCANet", "DCL", "LFM"],
+                       reason="paper only: the method's code and training are not part of this book")
+    for r in run.fps:
+        res.add("speed", "Ours (online), test path", "fps", r["fps"],
+                dataset=f"random input, width ÷{run.config.width_div}, {describe_device(run.device)}",
+                subset=f"{r['width']}×{r['height']}", paper_value=PAPER_FPS,
+                note="paper: 28 fps on a GTX 1080 Ti, full VGG-16 width, its image sizes")
+    for r in run.fps_full:
+        res.add("speed", "Ours, test path, full width (VGG-16)", "fps", r["fps"],
+                dataset=f"random input, full width, {describe_device(run.device)}", subset=f"{r['width']}×{r['height']}",
+                paper_value=PAPER_FPS, n=len(r["times_s"]),
+                note="the paper's network size (untrained weights: speed only); after one warm-up run")
+    _record_headroom(res, run)
+    _record_selectivity(res, run, seeds, note_seeds)
+
+
+ORACLES = ("oracle: all salient objects", "oracle: co-salient objects")
+RESPONSES = {"co-salient response": "cosalient", "distractor response": "distractor",
+             "background response": "background", "selectivity": "selectivity"}
+
+
+def _record_headroom(res, run: Run) -> None:
+    """How much a co-saliency detector can gain over a perfect generic saliency detector on each
+    dataset: F and MAE of the two oracles, and their difference."""
+    for key, split in run.splits.items():
+        if ORACLES[0] not in run.scores[key]:
+            res.not_run("headroom", ORACLES[0], "F-measure", "no salient-objects masks (Salient/) in this dataset",
+                        subset=split.subset, dataset=split.dataset)
+            continue
+        for metric, k in (("F-measure", "adaptive_f"), ("MAE", "mae")):
+            for o in ORACLES:
+                res.add("headroom", o, metric, float(np.mean(run.per_seed(key, o, k)[0])), dataset=split.dataset,
+                        subset=split.subset, n=len(split.test), ci=_ci(run, key, o, k))
+            # the gain of the co-salient oracle: F up, MAE down (both positive when there is headroom)
+            gap = (run.per_seed(key, ORACLES[1], k)[0] - run.per_seed(key, ORACLES[0], k)[0]) * (1 if k == "adaptive_f"
+                                                                                                else -1)
+            res.add("headroom", "headroom (co-salient oracle's gain)", metric, float(np.mean(gap)),
+                    dataset=split.dataset, subset=split.subset, n=len(split.test), ci=bootstrap_ci(gap),
+                    note="the most a co-saliency detector can gain over a perfect saliency detector "
+                         "(F: higher, MAE: lower by this much)")
+
+
+def _record_selectivity(res, run: Run, seeds, note_seeds) -> None:
+    """Mean response of every method's map on co-salient objects, distractors and background, and
+    the selectivity (co-salient − distractor), on the paper-shaped dataset's images with a distractor."""
+    split = run.splits["cosal"]
+    for method in ["FT", *[m for m in run.methods["cosal"] if m != "FT"], *ORACLES]:
+        per = run.selectivity["cosal"].get(method)
+        if per is None:
+            continue
+        n = len(per[0]["selectivity"])
+        if n == 0:
+            res.not_run("selectivity", method, "selectivity", "no test image with a distractor",
+                        dataset=split.dataset)
+            continue
+        trained = method in run.methods["cosal"] and method != "FT"
+        for metric, k in RESPONSES.items():
+            res.add("selectivity", method, metric, float(np.mean(run.per_seed("cosal", method, k), axis=0).mean()),
+                    dataset=split.dataset, subset=split.subset, n=n, ci=_ci(run, "cosal", method, k),
+                    seed=seeds if trained else None, note=note_seeds.rstrip("; ") if trained else "")
+
+
+# --------------------------------------------------------------------------- display tables
+def tables(res) -> dict:
+    """Tables 1 and 2 in the paper's layout (cells 'ours (paper)'), the oracle headroom, the
+    selectivity table and the speed rows."""
+    return {"Table 1": wide_table(res.frame, "1"), "Table 2": wide_table(res.frame, "2"),
+            "headroom": wide_table(res.frame, "headroom"), "selectivity": wide_table(res.frame, "selectivity"),
+            "speed": res.table("speed")}
+
+
+def wide_table(frame, table: str):
+    """Paper-like layout: one row per method, columns (subset, metric) with 'ours (paper)' cells."""
+    df = frame[frame["table"].astype(str) == table].copy()
+
+    def cell(r):
+        ours = "—" if np.isnan(r.value) else f"{r.value:.3f}" if abs(r.value) < 2 else f"{r.value:.1f}"
+        paper = "" if np.isnan(r.paper_value) else (f"{r.paper_value:.3f}" if abs(r.paper_value) < 2
+                                                     else f"{r.paper_value:.1f}")
+        return f"{ours} ({paper})" if paper else ours
+
+    df["cell"] = [cell(r) for r in df.itertuples()]
+    df["subset"] = df["subset"].fillna("").astype(str)
+    order = list(dict.fromkeys(df["method"]))
+    cols = list(dict.fromkeys(zip(df["subset"], df["metric"])))  # the paper's column order
+    wide = df.pivot_table(index="method", columns=["subset", "metric"], values="cell", aggfunc="first")
+    return wide.reindex(index=order, columns=pd.MultiIndex.from_tuples(cols, names=["subset", "metric"])).fillna("")
+
+
+def dataset_summary(run: Run):
+    """One row per dataset: where it came from, split sizes, objects per image, distractors, sizes."""
+    rows = []
+    for s in run.splits.values():
+        items = s.train.items + s.test.items
+        hs, ws = [it.image.shape[0] for it in items], [it.image.shape[1] for it in items]
+        rows.append({"dataset": s.dataset, "paper's subset": s.subset, "train": len(s.train), "test": len(s.test),
+                     "co-salient objects / image": round(float(np.mean([it.cosalient.sum() for it in items])), 2),
+                     "images with a distractor": f"{100 * np.mean([(~it.cosalient).any() for it in items]):.0f} %",
+                     "height × width (px)": f"{min(hs)}–{max(hs)} × {min(ws)}–{max(ws)}",
+                     "boxes from": s.train.boxes_source, "folder": str(s.train.root)})
+    return pd.DataFrame(rows)
+
+
+def encoder_summary(run: Run) -> pd.DataFrame:
+    """Per seed: where the frozen encoder came from and (twin) its held-out crop accuracy vs chance;
+    then the wall time of each step."""
+    rows = []
+    for s, info in zip(run.seeds, run.encoder_info):
+        n_cls = len(info.get("classes", []))
+        rows.append({"seed": s, "encoder": info["source"],
+                     "held-out crop accuracy": round(info["val_accuracy"], 3) if "val_accuracy" in info else "",
+                     "chance": round(1 / n_cls, 3) if n_cls else ""})
+    rows += [{"seed": "", "encoder": f"time: {k}", "held-out crop accuracy": f"{v:.1f} s", "chance": ""}
+             for k, v in run.timings.items()]
+    return pd.DataFrame(rows)
+
+
+def loss_figure(run: Run):
+    """Training losses per epoch (first seed): decoder BCE, RPN, RFM triplet."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    for ax, loss in zip(axes, ("bce", "rpn", "rfm")):
+        for key, per_variant in run.histories.items():
+            for name, hists in per_variant.items():
+                values = [h[loss] for h in hists[0]]
+                if any(values):
+                    ax.plot(range(1, len(values) + 1), values, label=f"{key}: {name}")
+        ax.set(title=f"training loss: {loss.upper()}", xlabel="epoch")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- figures and explorer
+SHOWN = {"FT": "FT", "U-Net": "U-Net", "Ours (offline)": TABLE2_METHODS["Ours (offline)"],
+         "Ours (online)": TABLE2_METHODS["Ours (online)"]}
+
+
+def pr_figure(run: Run):
+    """Precision–recall curves like the paper's Fig. 5, one panel per dataset."""
+    fig, axes = plt.subplots(1, len(run.splits), figsize=(10, 4.2))
+    for ax, (key, split) in zip(np.atleast_1d(axes), run.splits.items()):
+        pr_curves({label: run.summary(key, m) for label, m in SHOWN.items()}, ax=ax,
+                  title=f"{split.dataset} (test, n={len(split.test)})")
+    fig.tight_layout()
+    return fig
+
+
+def pick_examples(run: Run, key: str, n: int = 4):
+    """Test images for the visual grid: those with a distractor first (the hard case), then others."""
+    items = run.splits[key].test.items
+    hard = [i for i, it in enumerate(items) if it.cosalient is not None and (~it.cosalient).any()]
+    easy = [i for i in range(len(items)) if i not in hard]
+    return (hard[: (n + 1) // 2] + easy[: n // 2] + hard[(n + 1) // 2:] + easy[n // 2:])[:n]
+
+
+def visual_grid(run: Run, key: str = "cosal", n: int = 4):
+    """Like the paper's Fig. 6: image, ground truth, FT, U-Net, ours (offline), ours (online)."""
+    idx = pick_examples(run, key, n)
+    cols = ["image", "ground truth", *SHOWN]
+    fig, axes = plt.subplots(len(idx), len(cols), figsize=(1.8 * len(cols), 1.8 * len(idx)), squeeze=False)
+    for row, i in enumerate(idx):
+        it = run.splits[key].test.items[i]
+        panels = [it.image, it.gt] + [run.maps[key][m][i] for m in SHOWN.values()]
+        for col, (ax, p) in enumerate(zip(axes[row], panels)):
+            ax.imshow(p, cmap=None if p.ndim == 3 else "gray", vmin=0, vmax=255 if p.dtype == np.uint8 else 1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if row == 0:
+                ax.set_title(cols[col], fontsize=9)
+            if col == 0 and it.cosalient is not None and (~it.cosalient).any():
+                for b in it.boxes[~it.cosalient]:
+                    ax.add_patch(plt.Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec="yellow", lw=1))
+    fig.suptitle(f"{run.splits[key].dataset}: test images (yellow box = distractor)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def selectivity_summary(res) -> str:
+    """One paragraph computed from the selectivity rows: each method's selectivity with its CI, and
+    whether any trained model is selective beyond noise."""
+    df = res.frame[(res.frame["table"] == "selectivity") & (res.frame["metric"] == "selectivity")
+                   & res.frame["value"].notna()]
+    if df.empty:
+        return "Selectivity not measured: no test image with a distractor."
+    parts = [f"{r.method} {r.value:+.3f}" + ("" if np.isnan(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
+             for r in df.itertuples()]
+    trained = df[~df["method"].isin(("FT", *ORACLES))]
+    selective = trained[trained["ci_low"] > 0]["method"].tolist()
+    if trained.empty:
+        verdict = "No trained model was measured."
+    elif selective:
+        verdict = f"Selective beyond noise (CI above 0): {', '.join(selective)}."
+    else:
+        verdict = ("No trained model is selective beyond noise: each responds to single distractors about as much "
+                   "as to the repeated objects, i.e. behaves as a generic saliency detector on this budget.")
+    return f"Selectivity (co-salient − distractor response, 95 % CI), {df['dataset'].iloc[0]}: " \
+           + "; ".join(parts) + ". " + verdict
+
+
+def selectivity_figure(res):
+    """Bars: every method's mean response on co-salient objects, distractors and background (paper-
+    shaped dataset, images with a distractor), 95 % CIs as whiskers. A generic saliency detector has
+    equal co-salient and distractor bars; a co-saliency detector a low distractor bar."""
+    df = res.frame[(res.frame["table"] == "selectivity") & res.frame["value"].notna()]
+    methods = list(dict.fromkeys(df["method"]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(methods)), 3.6))
+    width = 0.27
+    for j, (metric, colour) in enumerate((("co-salient response", "tab:green"), ("distractor response", "tab:red"),
+                                          ("background response", "tab:gray"))):
+        rows = df[df["metric"] == metric].set_index("method").reindex(methods)
+        x = np.arange(len(methods)) + (j - 1) * width
+        err = np.abs(np.stack([rows["value"] - rows["ci_low"], rows["ci_high"] - rows["value"]]).astype(float))
+        ax.bar(x, rows["value"], width, yerr=np.nan_to_num(err), color=colour, label=metric, capsize=2)
+    ax.set_xticks(np.arange(len(methods)), [m.replace(" + ", "\n+ ").replace("oracle: ", "oracle:\n")
+                                            for m in methods], fontsize=7)
+    ax.set(ylabel="mean map response (0–1)", ylim=(0, 1.05), title=f"selectivity — {df['dataset'].iloc[0]}"
+           if len(df) else "selectivity")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def one_image_figure(run: Run, key: str = "cosal", index: int | None = None):
+    """One test image (with a distractor, outlined in yellow) and every method's map: FT, each trained
+    Table 1 column, and the two oracles."""
+    index = pick_examples(run, key, 1)[0] if index is None else index
+    it = run.splits[key].test.items[index]
+    names = [m for m in run.methods[key]] + [o for o in ORACLES if o in run.scores[key]]
+    panels = [("image", it.image), ("ground truth", it.gt)]
+    panels += [(m, run.maps[key][m][index] if m in run.maps[key] else
+                (it.salient if m == ORACLES[0] else it.gt > 128).astype(np.float32)) for m in names]
+    cols = min(5, len(panels))
+    rows = int(math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (title, p) in zip(axes.ravel(), panels):
+        ax.imshow(p, cmap=None if p.ndim == 3 else "gray", vmin=0, vmax=255 if p.dtype == np.uint8 else 1)
+        ax.set_title(title.replace(" + ", "\n+ ", 1) if len(title) > 24 else title, fontsize=7)
+        for b in it.boxes[~it.cosalient] if it.cosalient is not None else []:
+            ax.add_patch(plt.Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec="yellow", lw=1))
+    fig.suptitle(f"{run.splits[key].dataset}, {it.id} (seed {run.seeds[0]}; yellow: distractor)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def explorer_figure(run: Run, key: str, index: int, threshold: int):
+    """One image: every method's map (top) and its binarisation at `threshold` (bottom), with
+    precision / recall / F of that binarisation (SaliencyMeter's per-image curves at t)."""
+    it = run.splits[key].test.items[index]
+    fig, axes = plt.subplots(2, len(SHOWN) + 1, figsize=(2.2 * (len(SHOWN) + 1), 4.6))
+    axes[0, 0].imshow(it.image)
+    axes[0, 0].set_title(f"{it.id}", fontsize=9)
+    axes[1, 0].imshow(it.gt, cmap="gray")
+    axes[1, 0].set_title("ground truth", fontsize=9)
+    for col, (label, m) in enumerate(SHOWN.items(), start=1):
+        pred = run.maps[key][m][index]
+        s = image_scores(pred, it.gt)
+        axes[0, col].imshow(pred, cmap="gray", vmin=0, vmax=1)
+        axes[0, col].set_title(label, fontsize=9)
+        q = np.floor(np.clip((pred - pred.min()) / max(pred.max() - pred.min(), 1e-12), 0, 1) * 255)
+        axes[1, col].imshow(q >= threshold, cmap="gray")
+        axes[1, col].set_title(f"P {s['precision'][threshold]:.2f} R {s['recall'][threshold]:.2f} "
+                               f"F {s['f'][threshold]:.2f}", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(f"threshold {threshold} / 255", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def explorer(run: Run):
+    """ipywidgets: pick a dataset and a test image, slide the threshold; the maps, binarisations and
+    P / R / F redraw (needs a live kernel)."""
+    import ipywidgets as widgets
+
+    from benchlib.widgets import redraw_on_change
+
+    ds = widgets.Dropdown(options=[(s.dataset, k) for k, s in run.splits.items()], description="dataset")
+    img = widgets.IntSlider(value=0, min=0, max=max(len(s.test) for s in run.splits.values()) - 1,
+                            description="image", continuous_update=False)
+    thr = widgets.IntSlider(value=128, min=0, max=255, description="threshold", continuous_update=False)
+
+    def draw(key, index, threshold):
+        # the image slider spans the larger test split; the smaller one shows its last image
+        return explorer_figure(run, key, min(index, len(run.splits[key].test) - 1), threshold)
+
+    return redraw_on_change({"key": ds, "index": img, "threshold": thr}, draw)

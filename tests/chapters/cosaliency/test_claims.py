@@ -1,0 +1,167 @@
+"""Co-saliency chapter: the claims on the paper's own numbers, on hand-made runs with no effect,
+with a clear effect and with a degenerate model (no training here)."""
+import numpy as np
+import pytest
+
+from benchlib.chapters.cosaliency import claims as cl
+from benchlib.chapters.cosaliency.data import SaliencyItem, SaliencySet
+from benchlib.chapters.cosaliency.pipeline import Config, Run, Split
+from benchlib.claims import PaperTables, evaluate, on_paper_table, run_checks
+from benchlib.metrics.saliency import BETA2
+
+METHODS = ["FT", "U-Net", "U-Net + DA", "U-Net + DA + FS", cl.OFFLINE, cl.ONLINE]
+N_IMAGES, SEEDS = 30, [0, 1, 2]
+
+
+def _split(key):
+    """Test images whose ground truth covers a quarter of the image (all-salient F = 1.3·¼/(0.3·¼ + 1))."""
+    items = []
+    for i in range(N_IMAGES):
+        gt = np.zeros((8, 8), np.uint8)
+        gt[:4, :4] = 255
+        boxes = np.array([[0, 0, 2, 2], [2, 2, 4, 4], [5, 5, 7, 7]], np.float32)  # two co-salient, one distractor
+        items.append(SaliencyItem(f"im{i}", np.zeros((8, 8, 3), np.uint8), gt, boxes, ["a", "a", "b"],
+                                  np.array([True, True, False])))
+    test = SaliencySet(None, items, "instance files")
+    return Split(key, cl.SUBSET[key], f"fake {key}", test, test)
+
+
+def _scores(f, mae):
+    # precision = recall = F keeps the F identity exact
+    return {"adaptive_f": f, "adaptive_precision": f, "adaptive_recall": f, "mae": mae}
+
+
+def _responses(co, dis):
+    return {"cosalient": co, "distractor": dis, "background": np.zeros_like(co), "selectivity": co - dis}
+
+
+def fake_run(values, device="cpu", width_div=8, fps=None):
+    """values(key, seed, rng) -> {method: (F, MAE, co-salient response, distractor response), each
+    per image}; FT comes from seed 0 only, as in the pipeline (FT does not depend on the seed)."""
+    rng = np.random.default_rng(0)
+    scores, select = {}, {}
+    for key in ("cosal", "sdcs"):
+        scores[key], select[key] = {}, {}
+        for s in SEEDS:
+            for m, (f, mae, co, dis) in values(key, s, rng).items():
+                if m == "FT" and s != SEEDS[0]:
+                    continue
+                scores[key].setdefault(m, []).append(_scores(np.clip(f, 0, 1), np.clip(mae, 0, 1)))
+                select[key].setdefault(m, []).append(_responses(np.clip(co, 0, 1), np.clip(dis, 0, 1)))
+    times = [] if fps is None else [{"width": w, "height": h, "fps": fps, "times_s": list(1 / rng.normal(fps, 2, 5))}
+                                    for w, h in ((450, 256), (808, 1078))]
+    cfg = Config(width_div=width_div)
+    return Run(cfg, device, {k: _split(k) for k in ("cosal", "sdcs")}, None, SEEDS,
+               {k: list(scores[k]) for k in scores}, {}, scores, select, {}, [], times, {})
+
+
+def _verdicts(run):
+    frame = evaluate(cl.CLAIMS, run, n_boot=500)
+    return dict(zip(frame.claim_id, frame.verdict)), frame
+
+
+def test_every_claim_expressible_in_the_tables_holds_on_the_papers_numbers():
+    table = on_paper_table(cl.CLAIMS, PaperTables("cosaliency"))
+    verdicts = dict(zip(table.claim_id, table.on_paper_numbers))
+    assert verdicts.pop("speed_28fps") == "n/a"  # the 28 fps is a sentence, not a table cell
+    assert verdicts.pop("rfm_suppresses_distractors") == "n/a"  # shown only visually (Fig. 6)
+    assert set(verdicts.values()) == {"held"}, verdicts
+    values = dict(zip(table.claim_id, table.on_paper_value))
+    # worked by hand from Tables 1 and 2
+    assert values["online_beats_unet"] == pytest.approx(min(0.904 - 0.824, 0.096 - 0.047))
+    assert values["online_beats_unet_sdcs"] == pytest.approx(min(0.911 - 0.856, 0.107 - 0.044))
+    assert values["online_beats_offline"] == pytest.approx(90.4 - 89.2)
+    assert values["online_beats_offline_sdcs"] == pytest.approx(0.911 - 0.907)
+    assert values["rfm_helps_more_than_da"] == pytest.approx(min(90.4, 89.2) - 83.6 - (83.2 - 82.4))
+    assert values["ft_far_below"] == pytest.approx(0.824 - 0.536)
+    assert values["ft_far_below_sdcs"] == pytest.approx(0.856 - 0.58)
+
+
+def _no_effect(key, seed, rng):
+    # one pool of per-image values, dealt to the methods by a fresh permutation per image
+    pools = [rng.uniform(lo, hi, size=(N_IMAGES, len(METHODS)))
+             for lo, hi in ((0.45, 0.75), (0.05, 0.25), (0.4, 0.8), (0.3, 0.7))]
+    perm = np.argsort(rng.random((N_IMAGES, len(METHODS))), axis=1)
+    dealt = [np.take_along_axis(p, perm, 1) for p in pools]
+    return {m: tuple(d[:, j] for d in dealt) for j, m in enumerate(METHODS)}
+
+
+def test_no_effect_gives_inconclusive_for_every_claim():
+    v, frame = _verdicts(fake_run(_no_effect, device="cuda", width_div=1, fps=28.0))
+    assert set(v.values()) == {"inconclusive"}, frame[["claim_id", "verdict", "evidence"]].to_string()
+    assert (frame.n_seeds[frame.claim_id != "speed_28fps"] == 3).all()
+
+
+def _clear_effect(key, seed, rng):
+    """The paper's ordering, with per-image noise: FT ≪ U-Net < DA < DA+FS ≪ offline < online."""
+    base = {"FT": 0.30, "U-Net": 0.60, "U-Net + DA": 0.61, "U-Net + DA + FS": 0.62, cl.OFFLINE: 0.72, cl.ONLINE: 0.78}
+    # distractor response falls as F rises (a selective model), co-salient response stays ≈ 0.8
+    noise = lambda sd: rng.normal(0, sd, N_IMAGES)  # noqa: E731
+    return {m: (b + noise(0.02), (1 - b) / 4 + noise(0.01), 0.8 + noise(0.02), 1.2 - b + noise(0.02))
+            for m, b in base.items()}
+
+
+def test_a_clear_effect_is_held_and_its_reverse_contradicted():
+    v, frame = _verdicts(fake_run(_clear_effect))
+    assert v.pop("speed_28fps") == "not tested"  # a CPU run
+    assert set(v.values()) == {"held"}, frame[["claim_id", "verdict", "evidence"]].to_string()
+    row = frame.set_index("claim_id").loc["rfm_helps_more_than_da"]
+    assert row.effect == pytest.approx(10.0 - 1.0, abs=1.0)  # min(+16, +10) − (+1) points
+
+    def reverse(key, seed, rng):
+        out = _clear_effect(key, seed, rng)
+        out[cl.ONLINE], out[cl.OFFLINE] = out[cl.OFFLINE], out[cl.ONLINE]
+        return out
+
+    v, _ = _verdicts(fake_run(reverse))
+    assert v["online_beats_offline"] == v["online_beats_offline_sdcs"] == "contradicted"
+
+    def unselective(key, seed, rng):
+        # online's distractor response lower than U-Net's, but its co-salient response drops by 0.2:
+        # not "equal or better" -> the claim is contradicted, not held
+        out = _clear_effect(key, seed, rng)
+        f, mae, co, dis = out[cl.ONLINE]
+        out[cl.ONLINE] = (f, mae, co - 0.2, dis)
+        return out
+
+    v, frame = _verdicts(fake_run(unselective))
+    assert v["rfm_suppresses_distractors"] == "contradicted"
+    assert frame.set_index("claim_id").effect["rfm_suppresses_distractors"] == pytest.approx(-0.2 + 0.05, abs=0.02)
+
+
+def test_a_degenerate_model_makes_its_claims_not_tested():
+    floor = (1 + BETA2) * 0.25 / (BETA2 * 0.25 + 1)
+
+    def degenerate_online(key, seed, rng):
+        out = _clear_effect(key, seed, rng)
+        if seed == 1:  # one seed of the online model collapsed to the all-salient level
+            out[cl.ONLINE] = (np.full(N_IMAGES, floor), np.full(N_IMAGES, 0.75), np.ones(N_IMAGES), np.ones(N_IMAGES))
+        return out
+
+    run = fake_run(degenerate_online)
+    assert cl.all_salient_f(run, "cosal") == pytest.approx(floor)
+    v, frame = _verdicts(run)
+    assert set(v.values()) == {"not tested"}
+    assert all("degenerate model" in e for e in frame.evidence[frame.claim_id != "speed_28fps"])
+
+
+def test_a_model_that_was_not_run_makes_its_claims_not_tested():
+    def without_da(key, seed, rng):
+        out = _clear_effect(key, seed, rng)
+        del out["U-Net + DA"]
+        return out
+
+    v, frame = _verdicts(fake_run(without_da))
+    assert v["rfm_helps_more_than_da"] == "not tested"
+    assert "was not run" in frame.set_index("claim_id").evidence["rfm_helps_more_than_da"]
+    assert v["online_beats_offline"] == "held"
+
+
+def test_checks_pass_on_consistent_scores_and_catch_a_broken_identity():
+    run = fake_run(_clear_effect)
+    assert set(run_checks(cl.CHECKS, run).passed) == {"yes"}
+    run.splits["cosal"].test.items[3].cosalient = np.array([True, False, False])  # one instance: not co-saliency
+    assert run_checks(cl.CHECKS, run).set_index("check_id").passed["twin_distractor_rule"] == "NO"
+    run.scores["cosal"]["U-Net"][0]["adaptive_f"] = run.scores["cosal"]["U-Net"][0]["adaptive_f"] * 0.5
+    checks = run_checks(cl.CHECKS, run).set_index("check_id").passed
+    assert checks["f_from_p_r"] == "NO" and checks["scores_in_range"] == "yes"
