@@ -60,7 +60,7 @@ def _edit_line(path: Path, n: int, fn):
 @pytest.mark.parametrize("case, file, match", [
     ("missing key", "logos_gt.ndjson", r"logos_gt.ndjson, line 2: missing key\(s\) 'difficulty'"),
     ("id out of range", "logos_gt.ndjson", r"logos_gt.ndjson, line 1: groundtruth id\(s\) \[5\] out of range 1..4"),
-    ("dotdot path", "bookcovers_database.ndjson", r"bookcovers_database.ndjson, line 2: .*escapes the data root"),
+    ("dotdot path", "bookcovers_database.ndjson", r"bookcovers_database.ndjson, line 2: .*leaves the data root"),
     ("absolute path", "bookcovers_query.ndjson", r"bookcovers_query.ndjson, line 1: .*is absolute"),
     ("missing image", "logos_database.ndjson", r"logos_database.ndjson, line 3: image .*l2.jpg.* not found"),
     ("bad difficulty", "bookcovers_gt.ndjson", r"bookcovers_gt.ndjson, line 1: difficulty 'extreme'"),
@@ -143,3 +143,24 @@ def test_a_real_forb_tree_under_data_root_is_used_as_is(tmp_path):
     ds = dataset(tmp_path, seed=0)
     assert not ds.is_twin and ds.root == tmp_path / "FORB" and ds.name.startswith("FORB at ")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("synth-FORB")]  # no twin written
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_read_image_matches_opencv_imread_with_exif_orientation(tmp_path, orientation):
+    """read_image decodes through benchlib.safeio (PIL); OpenCV's imread, which the chapter used
+    before, is the independent reference: same pixels, same EXIF turn, same shrinking."""
+    import cv2
+    from PIL import Image
+
+    rng = np.random.default_rng(orientation)
+    a = cv2.GaussianBlur(rng.integers(0, 255, (90, 130, 3), dtype=np.uint8), (5, 5), 0)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(a).save(path, quality=90, exif=exif)
+    ref = cv2.imread(str(path), cv2.IMREAD_COLOR)[:, :, ::-1]
+    assert ref.shape[:2] == ((130, 90) if orientation >= 5 else (90, 130))  # imread does turn it
+    assert np.array_equal(read_image(path), ref)
+    small = cv2.resize(np.ascontiguousarray(ref[:, :, ::-1]), (32, 46) if orientation >= 5 else (46, 32),
+                       interpolation=cv2.INTER_AREA)[:, :, ::-1]
+    assert np.array_equal(read_image(path, max_side=46), small)

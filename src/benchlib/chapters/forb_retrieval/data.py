@@ -28,13 +28,15 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchlib import BenchlibError
 from benchlib.datasets import Dataset, resolve
+from benchlib.safeio import contained, read_text
+from benchlib.safeio import read_image as _read_image_safe
 
 from . import render
 
@@ -58,13 +60,16 @@ class ForbData:
     listed in oods_database_images.txt). ``queries``: query_id (1-based, per type, as in the gt
     file), object_type, image, difficulty, positives (list of global db ids). ``codebook``: image
     paths for the BoW vocabulary / self-supervised training (the distractors when no codebook list
-    is shipped). ``offsets``: object type → global id of its first database image.
+    is shipped). ``offsets``: object type → global id of its first database image. ``unjudged``:
+    object type → number of queries listed in ``<type>_query.ndjson`` without a ground-truth line
+    (not scored, as in FORB's evaluation; shown by :meth:`summary`).
     """
     root: Path
     database: pd.DataFrame
     queries: pd.DataFrame
     codebook: list = field(default_factory=list)
     offsets: dict = field(default_factory=dict)
+    unjudged: dict = field(default_factory=dict)
 
     @property
     def distractor_ids(self) -> np.ndarray:
@@ -79,6 +84,8 @@ class ForbData:
         out["queries"] = out[[d for d in DIFFICULTIES if d in out]].sum(axis=1)
         out["max positives"] = self.queries.groupby("object_type")["positives"].apply(
             lambda p: max(map(len, p)))
+        if self.unjudged:  # a counted warning: queries the metadata lists but never scores
+            out["queries without ground truth"] = pd.Series(self.unjudged).reindex(out.index).fillna(0).astype(int)
         return out
 
 
@@ -92,43 +99,56 @@ def _metadata_file(root: Path, name: str, required: bool = True) -> Path | None:
     return None
 
 
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(1-based line number, stripped text) of the non-empty lines; safeio refuses other encodings
+    and NUL bytes. Split on "\\n" only: a U+2028 inside a JSON string is not a line break."""
+    return [(n, s.strip()) for n, s in enumerate(read_text(path).split("\n"), 1) if s.strip()]
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs) -> dict:
+    """json.loads would keep the last of two equal keys; a line that says two things is refused."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
 def _read_ndjson(path: Path, keys) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchlibError(f"{path}, line {n}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise BenchlibError(f"{path}, line {n}: expected a JSON object")
-            missing = [k for k in keys if k not in obj]
-            if missing:
-                raise BenchlibError(f"{path}, line {n}: missing key(s) {', '.join(map(repr, missing))}")
-            obj["_line"] = n
-            rows.append(obj)
+    for n, line in _lines(path):
+        try:
+            obj = json.loads(line, object_pairs_hook=_unique_keys)
+        except json.JSONDecodeError as e:
+            raise BenchlibError(f"{path}, line {n}: not valid JSON ({e.msg})") from None
+        except _DuplicateKey as e:
+            raise BenchlibError(f"{path}, line {n}: key {e.args[0]!r} given twice") from None
+        if not isinstance(obj, dict):
+            raise BenchlibError(f"{path}, line {n}: expected a JSON object")
+        missing = [k for k in keys if k not in obj]
+        if missing:
+            raise BenchlibError(f"{path}, line {n}: missing key(s) {', '.join(map(repr, missing))}")
+        obj["_line"] = n
+        rows.append(obj)
     return rows
 
 
-def _read_list(path: Path) -> list[tuple[int, str]]:
-    with open(path, encoding="utf-8") as f:
-        return [(n, s.strip()) for n, s in enumerate(f, 1) if s.strip()]
-
-
 def _safe_image(root: Path, rel, where: str, check_file: bool = True) -> str:
-    """Relative path → normalised posix string; refuses absolute paths and `..` (a path must stay
-    inside the data root) and, when asked, missing or non-JPEG files."""
+    """Relative path → normalised posix string, kept inside the data root by
+    :func:`benchlib.safeio.contained` (absolute paths, `..` escapes and NUL bytes refused) and,
+    when asked, refused when the file is missing or not a JPEG. Only the three magic bytes are
+    read here: decoding (with the size check) happens in :func:`read_image`, when the pixels are
+    needed — decoding the 68k images of the real FORB just to load the metadata would take long."""
     if not isinstance(rel, str) or not rel:
         raise BenchlibError(f"{where}: image path must be a non-empty string, got {rel!r}")
-    p = PurePosixPath(rel.replace("\\", "/"))
-    if p.is_absolute() or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
-        raise BenchlibError(f"{where}: image path {rel!r} is absolute; FORB paths are relative to the data root")
-    if ".." in p.parts:
-        raise BenchlibError(f"{where}: image path {rel!r} escapes the data root ('..')")
+    full = contained(root, rel, where)
+    rel = full.relative_to(root).as_posix()
     if check_file:
-        full = root / p
         try:
             with open(full, "rb") as f:
                 head = f.read(3)
@@ -136,7 +156,17 @@ def _safe_image(root: Path, rel, where: str, check_file: bool = True) -> str:
             raise BenchlibError(f"{where}: image {rel!r} not found or unreadable ({full})") from None
         if head != _JPEG_MAGIC:
             raise BenchlibError(f"{where}: image {rel!r} is not a JPEG file ({full})")
-    return str(p)
+    return rel
+
+
+def _no_duplicates(items, path: Path, what: str) -> None:
+    """``items``: (line, key) pairs; a key seen twice is an error naming both lines (a repeated
+    line would count a query twice or give one image two ids)."""
+    seen = {}
+    for n, key in items:
+        if key in seen:
+            raise BenchlibError(f"{path}, line {n}: {what} {key!r} repeats line {seen[key]}")
+        seen[key] = n
 
 
 def _int_id(value, where: str, key: str) -> int:
@@ -150,33 +180,73 @@ def is_forb_root(root) -> bool:
     return any((root / "metadata").glob("*_gt.ndjson"))
 
 
+def _types_to_load(root: Path, object_types, listed: set) -> list[str]:
+    """The object types with a ground-truth file. A type that has images or metadata but no
+    ``<type>_gt.ndjson`` is an error, not a silent omission: every table would lose its queries.
+    ``listed``: the first path components of ``all_database_images.txt``."""
+    asked = list(object_types or OBJECT_TYPES)
+    types, missing = [], []
+    for t in asked:
+        gt = root / "metadata" / f"{t}_gt.ndjson"
+        if gt.is_file():
+            types.append(t)
+            continue
+        evidence = [f"{name} exists" for name in (f"{t}_query.ndjson", f"{t}_database.ndjson")
+                    if _metadata_file(root, name, required=False) is not None]
+        if (root / t).is_dir():
+            evidence.append(f"the image folder {t}/ exists")
+        if t in listed:
+            evidence.append("all_database_images.txt lists its images")
+        if evidence or object_types:
+            missing.append(f"{gt}: not found, but {'; '.join(evidence) or 'this type was asked for'}")
+    if missing:
+        raise BenchlibError("; ".join(missing) + " (without its ground truth an object type's queries "
+                            "would silently drop out of every table)")
+    if not types:
+        raise BenchlibError(f"{root / 'metadata'}: no <type>_gt.ndjson files of the types {', '.join(asked)}")
+    return types
+
+
+def _check_groundtruth_images(r: dict, db: list[str], local: list[int], root: Path, where: str) -> None:
+    """``groundtruth_images`` (optional) must name the database lines that ``groundtruth_ids``
+    point at: if the two columns disagree, one of them is wrong and the ids cannot be trusted."""
+    names = r.get("groundtruth_images")
+    if names is None:
+        return
+    if not isinstance(names, list) or len(names) != len(local):
+        raise BenchlibError(f"{where}: groundtruth_images must be a list as long as groundtruth_ids "
+                            f"({len(local)}), got {names!r}")
+    for g, name in zip(local, names):
+        if _safe_image(root, name, where, check_file=False) != db[g - 1]:
+            raise BenchlibError(f"{where}: groundtruth_images names {name!r} but groundtruth id {g} is "
+                                f"{db[g - 1]!r}")
+
+
 def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
     """Read and validate a FORB tree (real or twin). Errors name the file and line."""
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise BenchlibError(f"{root}: FORB data root not found")
-    types = [t for t in (object_types or OBJECT_TYPES) if (root / "metadata" / f"{t}_gt.ndjson").is_file()]
-    if not types:
-        raise BenchlibError(f"{root / 'metadata'}: no <type>_gt.ndjson files of the types {', '.join(object_types or OBJECT_TYPES)}")
 
     all_path = _metadata_file(root, "all_database_images.txt")
-    all_list = _read_list(all_path)
     position = {}
-    for n, rel in all_list:
+    for n, rel in _lines(all_path):
         rel = _safe_image(root, rel, f"{all_path}, line {n}", check_file=False)
         if rel in position:
             raise BenchlibError(f"{all_path}, line {n}: {rel!r} listed twice")
         position[rel] = len(position)
+    types = _types_to_load(root, object_types, {rel.split("/", 1)[0] for rel in position})
 
-    db_rows, q_rows, offsets = [], [], {}
+    db_rows, q_rows, offsets, unjudged = [], [], {}, {}
     for t in types:
         db_file = _metadata_file(root, f"{t}_database.ndjson")
         q_file = _metadata_file(root, f"{t}_query.ndjson")
         gt_file = _metadata_file(root, f"{t}_gt.ndjson")
-        db = [_safe_image(root, r["image"], f"{db_file}, line {r['_line']}", check_images)
-              for r in _read_ndjson(db_file, _IMAGE_KEYS)]
+        db_meta = _read_ndjson(db_file, _IMAGE_KEYS)
+        db = [_safe_image(root, r["image"], f"{db_file}, line {r['_line']}", check_images) for r in db_meta]
         if not db:
             raise BenchlibError(f"{db_file}: empty database")
+        _no_duplicates(zip((r["_line"] for r in db_meta), db), db_file, "image")
         # The type's block in all_database_images.txt fixes its offset; it must hold the type's
         # database in the same order, or local ids would not map onto global ids.
         if db[0] not in position:
@@ -192,11 +262,20 @@ def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
 
         queries = _read_ndjson(q_file, _IMAGE_KEYS)
         q_images = [_safe_image(root, r["image"], f"{q_file}, line {r['_line']}", check_images) for r in queries]
-        for r in _read_ndjson(gt_file, _GT_KEYS):
+        _no_duplicates(zip((r["_line"] for r in queries), q_images), q_file, "query image")
+        gt_rows = _read_ndjson(gt_file, _GT_KEYS)
+        if not gt_rows:
+            raise BenchlibError(f"{gt_file}: no ground-truth lines, but {q_file.name} lists "
+                                f"{len(q_images)} queries")
+        judged = {}
+        for r in gt_rows:
             where = f"{gt_file}, line {r['_line']}"
             qid = _int_id(r["query_id"], where, "query_id")
             if not 1 <= qid <= len(q_images):
                 raise BenchlibError(f"{where}: query_id {qid} out of range 1..{len(q_images)} ({q_file.name})")
+            if qid in judged:  # a repeated line would count the query twice
+                raise BenchlibError(f"{where}: query_id {qid} repeats line {judged[qid]}")
+            judged[qid] = r["_line"]
             qimg = _safe_image(root, r["query_image"], where, check_file=False)
             if qimg != q_images[qid - 1]:
                 raise BenchlibError(f"{where}: query_image {qimg!r} is not line {qid} of {q_file.name}")
@@ -207,18 +286,25 @@ def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
             bad = [g for g in local if not 1 <= g <= len(db)]
             if bad:
                 raise BenchlibError(f"{where}: groundtruth id(s) {bad} out of range 1..{len(db)} ({db_file.name})")
+            _check_groundtruth_images(r, db, local, root, where)
             if r["difficulty"] not in DIFFICULTIES:
                 raise BenchlibError(f"{where}: difficulty {r['difficulty']!r} is not one of {DIFFICULTIES}")
             q_rows.append({"query_id": qid, "object_type": t, "image": str(root / qimg),
                            "difficulty": r["difficulty"],
                            "positives": sorted({g - 1 + off for g in local})})
+        # FORB's evaluation iterates over the ground-truth lines, so a query without one is simply
+        # not scored; counted and shown in summary() rather than refused.
+        if len(judged) < len(q_images):
+            unjudged[t] = len(q_images) - len(judged)
 
     database = pd.DataFrame(db_rows).sort_values("db_id", ignore_index=True)
     oods_path = _metadata_file(root, "oods_database_images.txt")
+    oods_lines = [(n, _safe_image(root, rel, f"{oods_path}, line {n}", check_file=False))
+                  for n, rel in _lines(oods_path)]
+    _no_duplicates(oods_lines, oods_path, "image")
     oods = set()
     known = set(database["_rel"])
-    for n, rel in _read_list(oods_path):
-        rel = _safe_image(root, rel, f"{oods_path}, line {n}", check_file=False)
+    for n, rel in oods_lines:
         if rel not in position:
             raise BenchlibError(f"{oods_path}, line {n}: {rel!r} is not in all_database_images.txt")
         if rel in known:
@@ -233,26 +319,47 @@ def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
 
     cb_path = _metadata_file(root, CODEBOOK_FILE, required=False)
     if cb_path is not None:
-        codebook = [str(root / _safe_image(root, rel, f"{cb_path}, line {n}", check_images))
-                    for n, rel in _read_list(cb_path)]
+        cb_lines = [(n, _safe_image(root, rel, f"{cb_path}, line {n}", check_images)) for n, rel in _lines(cb_path)]
+        _no_duplicates(cb_lines, cb_path, "image")  # a repeat would weigh one image twice in k-means
+        codebook = [str(root / rel) for _, rel in cb_lines]
     else:
         codebook = database.loc[database["distractor"], "image"].tolist()
-    return ForbData(root, database.drop(columns="_rel"), queries, codebook, offsets)
+    return ForbData(root, database.drop(columns="_rel"), queries, codebook, offsets, unjudged)
+
+
+# PIL transpose for each EXIF orientation (2..8), written as numpy index operations on (H, W, C)
+_ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+
+
+def _exif_orientation(path) -> int:
+    """The EXIF orientation tag (1 when absent or unreadable). Only the header is parsed, after
+    :func:`benchlib.safeio.read_image` has accepted the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a broken EXIF block is ignored, as OpenCV ignores it
+        return 1
 
 
 def read_image(path, max_side: int | None = None) -> np.ndarray:
-    """RGB uint8 image; a corrupt file is a BenchlibError naming it. Optionally shrunk so that its
-    long side is at most ``max_side`` (real FORB images are large; the methods work at small size)."""
+    """RGB uint8 image, decoded by :func:`benchlib.safeio.read_image` (size checked from the header,
+    truncated or corrupt files refused with a BenchlibError naming them) and turned upright by its
+    EXIF orientation, as OpenCV's ``imread`` did before (phone photos carry one). Optionally shrunk
+    so that its long side is at most ``max_side`` (real FORB images are large; the methods work at
+    small size)."""
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise BenchlibError(f"{path}: cannot decode image (corrupt or not an image)")
+    img = _read_image_safe(path, mode="RGB")
+    img = np.ascontiguousarray(_ORIENT.get(_exif_orientation(path), lambda a: a)(img))
     if max_side and max(img.shape[:2]) > max_side:
         s = max_side / max(img.shape[:2])
         img = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
                          interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return img
 
 
 def read_images(paths, max_side: int | None = None) -> list[np.ndarray]:
