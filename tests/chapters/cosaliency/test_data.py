@@ -60,7 +60,7 @@ def test_boxes_from_ground_truth_components_without_instance_files(tmp_path):
     ("missing_gt", "missing ground truth"),
     ("size", "does not match"),
     ("non_binary", "not binary"),
-    ("corrupt", "corrupt"),
+    ("corrupt", "not a readable image"),
     ("box_outside", "outside"),
     ("bad_json", "not valid JSON"),
 ])

@@ -10,6 +10,11 @@ Optional ``<root>/Salient/<id>.png`` (0/255, written by the twins): every salien
 and distractors; it lets the chapter measure the response on distractors pixel-exactly and score
 the oracle that marks all salient objects. Without it, distractor boxes stand in.
 
+The instance files are read strictly (UTF-8, a BOM allowed): a box is exactly four finite numbers,
+``cosalient`` is JSON ``true`` / ``false`` (absent means true), keys and objects are not repeated,
+and every co-salient box holds some ground truth; files of one id (``im1.jpg`` + ``im1.png``) and
+annotations without an image are refused.
+
 Boxes are pixel corners (x1, y1 exclusive), inside the image. ``cosalient`` marks the objects of the
 repeated class, the ones the ground truth covers; single distractor objects have ``false``. Without
 instance files the boxes are taken from the connected components of the ground truth (all
@@ -35,6 +40,7 @@ from PIL import Image
 
 from benchlib import BenchlibError
 from benchlib.datasets import Dataset, resolve
+from benchlib.safeio import read_image, read_text
 
 IMAGE_DIR, GT_DIR, INSTANCE_DIR, SALIENT_DIR = "Image", "GT", "Instances", "Salient"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -79,12 +85,8 @@ def is_saliency_folder(root) -> bool:
 
 
 def _read_image(path: Path, mode: str) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            im.load()  # decode now: a truncated file fails here, not later
-            return np.asarray(im.convert(mode))
-    except Exception as e:  # noqa: BLE001 - any decoder failure is a corrupt file
-        raise BenchlibError(f"{path}: corrupt or unreadable image ({type(e).__name__}: {e})") from None
+    # one safe reader for every dataset image: size checked from the header, truncation refused
+    return read_image(path, mode)
 
 
 def boxes_from_mask(gt: np.ndarray) -> np.ndarray:
@@ -96,20 +98,89 @@ def boxes_from_mask(gt: np.ndarray) -> np.ndarray:
                     dtype=np.float32).reshape(-1, 4)
 
 
-def _read_instances(path: Path, h: int, w: int):
+class _InstanceError(Exception):
+    """A problem inside an instance file, turned into a BenchlibError naming the file."""
+
+
+def _no_duplicate_keys(pairs):
+    """json object hook: a repeated key (two "box" entries) would silently keep the last one."""
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise _InstanceError(f"key {dup[0]!r} appears twice in one JSON object")
+    return dict(pairs)
+
+
+def _refuse_constant(name):
+    raise _InstanceError(f"{name} is not a number (box coordinates must be finite)")
+
+
+def _parse_object(k: int, o, w: int, h: int):
+    where = f"object {k}"
+    if not isinstance(o, dict):
+        raise _InstanceError(f"{where} is {type(o).__name__}, expected {{'box': [x0, y0, x1, y1], ...}}")
+    if "box" not in o:
+        raise _InstanceError(f"{where} has no 'box'")
+    box = o["box"]
+    # exactly four plain numbers: reshaping 8 or 2 numbers (or [[x0, y0], [x1, y1]]) would shift
+    # every later box onto the wrong object and class
+    if not isinstance(box, list) or len(box) != 4:
+        n = len(box) if isinstance(box, list) else type(box).__name__
+        raise _InstanceError(f"{where}: box must be [x0, y0, x1, y1] (4 numbers), got {n}: {box!r}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+        raise _InstanceError(f"{where}: box {box!r} holds something other than numbers")
+    b = np.array(box, dtype=np.float64)
+    if not np.all(np.isfinite(b)):
+        raise _InstanceError(f"{where}: box {box!r} is not finite")
+    if not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
+        raise _InstanceError(f"{where}: box {np.float32(b).tolist()} lies outside the {w}×{h} image or is empty")
+    cls = o.get("class", "")
+    if isinstance(cls, bool) or not isinstance(cls, (str, int)):
+        raise _InstanceError(f"{where}: 'class' must be a name (string), got {cls!r}")
+    cosal = o.get("cosalient", True)  # an object without the flag is co-salient (the ground truth's)
+    if not isinstance(cosal, bool):
+        # "false" or 0 would be read as true / silently flip the meaning: only JSON true / false
+        raise _InstanceError(f"{where}: 'cosalient' must be JSON true or false, got {cosal!r}")
+    return b, str(cls), cosal
+
+
+def _read_instances(path: Path, gt: np.ndarray):
+    """Boxes, classes and co-salient flags of one instance file, cross-checked against its image
+    size and ground truth."""
+    h, w = gt.shape
+    text = read_text(path)  # UTF-8 (BOM stripped); other encodings and NUL bytes refused
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        objects = data["objects"]
-        boxes = np.array([o["box"] for o in objects], dtype=np.float32).reshape(-1, 4)
-        classes = [str(o.get("class", "")) for o in objects]
-        cosal = np.array([bool(o.get("cosalient", True)) for o in objects], dtype=bool)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
-        raise BenchlibError(f"{path}: not valid JSON ({e})") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise BenchlibError(f"{path}: expected {{'objects': [{{'box': [x0, y0, x1, y1], ...}}]}} ({e})") from None
-    for b in boxes:
-        if not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
-            raise BenchlibError(f"{path}: box {b.tolist()} lies outside the {w}×{h} image or is empty")
+        raise BenchlibError(f"{path}, line {e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
+    except RecursionError:
+        raise BenchlibError(f"{path}: JSON nested too deeply") from None
+    except _InstanceError as e:
+        raise BenchlibError(f"{path}: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise BenchlibError(f"{path}: expected {{'objects': [{{'box': [x0, y0, x1, y1], ...}}]}}")
+    try:
+        parsed = [_parse_object(k, o, w, h) for k, o in enumerate(data["objects"])]
+    except _InstanceError as e:
+        raise BenchlibError(f"{path}: {e}") from None
+    seen = {}
+    for k, (b, c, _) in enumerate(parsed):
+        key = (tuple(b.tolist()), c)
+        if key in seen:  # a copied line: the object would count twice as an RPN target / distractor
+            raise BenchlibError(f"{path}: object {k} repeats object {seen[key]} (same box and class)")
+        seen[key] = k
+    boxes = np.array([b for b, _, _ in parsed], dtype=np.float32).reshape(-1, 4)
+    classes = [c for _, c, _ in parsed]
+    cosal = np.array([f for _, _, f in parsed], dtype=bool)
+    fg = gt > 128
+    for k, (b, f) in enumerate(zip(boxes, cosal)):
+        x0, y0 = int(np.floor(b[0])), int(np.floor(b[1]))
+        x1, y1 = int(np.ceil(b[2])), int(np.ceil(b[3]))
+        # a co-salient object is by definition part of the ground truth: a box with none of it
+        # means a flipped flag or a box from another image
+        if f and not fg[y0:y1, x0:x1].any():
+            raise BenchlibError(f"{path}: object {k} is marked co-salient but its box {b.tolist()} holds "
+                                f"no ground-truth pixel")
     return boxes, classes, cosal
 
 
@@ -128,6 +199,18 @@ def _read_salient(path: Path, gt: np.ndarray) -> np.ndarray:
     return m > 0
 
 
+def _by_stem(folder: Path, exts) -> dict:
+    """{stem: path} of the files of `folder` with these suffixes; two files of one stem
+    (im1.jpg and im1.png) are refused, since only one of them would be read."""
+    found = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in exts:
+            if p.stem in found:
+                raise BenchlibError(f"{p}: same id {p.stem!r} as {found[p.stem].name}; keep one file per id")
+            found[p.stem] = p
+    return found
+
+
 def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
     """Read and validate a whole saliency folder (errors name the file and the problem).
 
@@ -136,8 +219,8 @@ def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
     root = Path(root)
     if not is_saliency_folder(root):
         raise BenchlibError(f"{root}: not a saliency folder (expected {IMAGE_DIR}/ and {GT_DIR}/ inside)")
-    images = {p.stem: p for p in sorted((root / IMAGE_DIR).iterdir()) if p.suffix.lower() in IMAGE_EXTS}
-    gts = {p.stem: p for p in sorted((root / GT_DIR).iterdir()) if p.suffix.lower() == ".png"}
+    images = _by_stem(root / IMAGE_DIR, IMAGE_EXTS)
+    gts = _by_stem(root / GT_DIR, (".png",))
     if not images:
         raise BenchlibError(f"{root / IMAGE_DIR}: no images")
     for stem, p in images.items():
@@ -149,6 +232,12 @@ def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
     inst_dir = root / INSTANCE_DIR
     has_instances = inst_dir.is_dir()
     sal_dir = root / SALIENT_DIR
+    # annotations of an image that is not there: a renamed or deleted image, or a mixed-up folder
+    for d, exts in ((inst_dir, (".json",)), (sal_dir, (".png",))):
+        if d.is_dir():
+            for stem, p in _by_stem(d, exts).items():
+                if stem not in images:
+                    raise BenchlibError(f"{p}: annotation without an image in {root / IMAGE_DIR}")
     items = []
     for stem in sorted(images):
         img = _read_image(images[stem], "RGB")
@@ -166,7 +255,7 @@ def load_saliency_folder(root, binarize: bool = False) -> SaliencySet:
             jp = inst_dir / f"{stem}.json"
             if not jp.is_file():
                 raise BenchlibError(f"{jp}: missing instance file (the folder has {INSTANCE_DIR}/)")
-            boxes, classes, cosal = _read_instances(jp, *gt.shape)
+            boxes, classes, cosal = _read_instances(jp, gt)
         else:
             boxes = boxes_from_mask(gt)
             classes, cosal = ["salient"] * len(boxes), np.ones(len(boxes), bool)
