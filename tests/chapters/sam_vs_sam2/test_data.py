@@ -4,21 +4,25 @@ import pytest
 from PIL import Image
 
 from benchlib import BenchlibError
-from benchlib.data import sam as D
-from benchlib.experiments import sam_quality as Q
+from benchlib.chapters.sam_vs_sam2 import data as D
+from benchlib.chapters.sam_vs_sam2 import quality as Q
 
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory):
-    return D.ensure_twin(tmp_path_factory.mktemp("data"), seed=3, n_images=2, n_frames=4)
+    ds = D.dataset(tmp_path_factory.mktemp("data"), seed=3, n_images=2, n_frames=4)
+    assert ds.is_twin and ds.name == "synth-sam twin, seed 3"
+    return ds.root
 
 
 def test_twin_is_deterministic_and_reused(twin, tmp_path):
-    other = D.write_twin(tmp_path / "again", seed=3, n_images=2, n_frames=4)
+    (tmp_path / "again").mkdir()
+    D.write_twin(tmp_path / "again", seed=3, n_images=2, n_frames=4)
     for rel in ("images/0000.jpg", "masks/0001.png", "davis/Annotations/480p/crossing/00003.png"):
-        assert (twin / rel).read_bytes() == (other / rel).read_bytes()
-    assert D.ensure_twin(twin.parent, seed=3, n_images=2, n_frames=4) == twin
-    assert not list(twin.parent.glob("*.tmp-*"))
+        assert (twin / rel).read_bytes() == (tmp_path / "again" / rel).read_bytes()
+    assert D.dataset(twin.parent, seed=3, n_images=2, n_frames=4).root == twin
+    assert D.dataset(twin.parent, seed=4, n_images=2, n_frames=4).root != twin  # settings name the folder
+    assert not [p for p in twin.parent.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_twin_loads_through_the_real_loaders(twin):
@@ -34,10 +38,14 @@ def test_twin_loads_through_the_real_loaders(twin):
 
 
 def test_resolve_prefers_real_layout(tmp_path, twin):
-    img_root, davis, name = D.resolve_data(twin / "davis")
-    assert img_root is None and davis == twin / "davis" and name.startswith("real data")
-    img_root, davis, name = D.resolve_data(tmp_path, seed=1, n_images=1, n_frames=2)
-    assert name == "synth-sam twin, seed 1" and D.is_image_set(img_root)
+    ds = D.dataset(twin / "davis")  # a DAVIS folder alone is real data
+    assert not ds.is_twin and ds.name.startswith("real data")
+    assert D.layouts(ds) == (None, twin / "davis")
+    ds = D.dataset(twin)            # images/ + masks/ + davis/: both layouts
+    assert not ds.is_twin and D.layouts(ds) == (twin, twin / "davis")
+    ds = D.dataset(tmp_path, seed=1, n_images=1, n_frames=2)
+    img_root, davis = D.layouts(ds)
+    assert ds.name == "synth-sam twin, seed 1" and D.is_image_set(img_root) and D.is_davis(davis)
 
 
 def test_bad_inputs_name_the_file(tmp_path):
@@ -74,6 +82,16 @@ def test_iou_and_boundary_f_by_hand():
     f = Q.boundary_f(np.roll(gt, 5, axis=1), gt)
     assert 0 < f < 0.7
     assert Q.boundary_f(np.zeros_like(gt), gt) == 0.0
+
+
+def test_prompt_point_is_farthest_from_the_boundary():
+    m = np.zeros((9, 9), bool)
+    m[2:7, 2:7] = True  # a 5 x 5 square: its centre is the one pixel farthest from the edge
+    assert Q.prompt_point(m) == (4, 4)
+    m = np.zeros((9, 12), bool)
+    m[1:4, 1:4] = True
+    m[2:9, 5:12] = True  # the larger square wins: centre (x 8, y 5)
+    assert Q.prompt_point(m) == (8, 5)
 
 
 def test_j_and_f_leaves_out_the_prompted_frame():

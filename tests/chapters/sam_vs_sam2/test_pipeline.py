@@ -1,14 +1,15 @@
-"""SAM vs SAM 2 chapter: parameter counting, checkpoint loading, measurement helpers, claims."""
+"""SAM vs SAM 2 chapter: parameter counting, checkpoint loading, measurement helpers, tables."""
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from benchlib import BenchlibError
-from benchlib.experiments import sam_vs_sam2 as E
-from benchlib.models import sam as S
+from benchlib.chapters.sam_vs_sam2 import architecture as A
+from benchlib.chapters.sam_vs_sam2 import measure as M
+from benchlib.chapters.sam_vs_sam2 import models as S
+from benchlib.chapters.sam_vs_sam2 import pipeline as E
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def test_checkpoint_errors_name_the_file_and_problem(tmp_path):
 
 # ----------------------------------------------------------------------------- measuring helpers
 def test_peak_memory_sees_an_allocation():
-    with E.PeakMemory("cpu") as pm:
+    with M.PeakMemory("cpu") as pm:
         a = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
         time.sleep(0.05)
         del a
@@ -113,7 +114,7 @@ def test_module_timer_splits_time():
             return x
 
     m = Sleep()
-    t = E.ModuleTimer({"sleep": m}, "cpu")
+    t = M.ModuleTimer({"sleep": m}, "cpu")
     m(torch.zeros(1)); m(torch.zeros(1))
     got = t.take()["sleep"]
     t.close()
@@ -121,64 +122,75 @@ def test_module_timer_splits_time():
     assert t.take()["sleep"] == 0.0
 
 
-def test_strides_and_prompt_point():
-    assert E.strides([(1, 96, 64, 64), (1, 192, 32, 32)], 256) == [4, 8]
-    assert E.strides([(1, 16, 16, 768)], 256, channels_last=True) == [16]
-    m = np.zeros((9, 9), bool)
-    m[2:7, 2:7] = True  # a 5 x 5 square: its centre is the one pixel farthest from the edge
-    assert E.prompt_point(m) == (4, 4)
+def test_strides():
+    assert M.strides([(1, 96, 64, 64), (1, 192, 32, 32)], 256) == [4, 8]
+    assert M.strides([(1, 16, 16, 768)], 256, channels_last=True) == [16]
 
 
 def test_architecture_checks_hold_and_can_fail(hiera_t):
-    meas = E.measure_image(hiera_t, "hiera_t", 128, "cpu", warmup=0, repeats=1, prompt_repeats=1)
-    assert meas["shapes"]["trunk"] == [(1, 96, 32, 32), (1, 192, 16, 16), (1, 384, 8, 8), (1, 768, 4, 4)]
-    checks = E.architecture_checks(hiera_t, meas, None, None)
+    enc = M.WholeEncoder(hiera_t, "hiera_t", M.test_image(128), "cpu")
+    with S.inference("cpu"):
+        t, peak = enc.step()
+    assert t > 0 and peak is not None and peak >= 0
+    assert enc.shapes["trunk"] == [(1, 96, 32, 32), (1, 192, 16, 16), (1, 384, 8, 8), (1, 768, 4, 4)]
+    checks = A.architecture_checks(hiera_t, enc.shapes, enc.predictor, 128)
     assert checks["held"].iloc[:3].tolist() == [True, True, True]
+    assert checks.set_index("id")["held"][["memory_attention_stride16", "sam_vit_single_stride"]].isna().all()
     # A neck that fused nothing top-down would fail the FPN statement.
     neck = hiera_t.image_encoder.neck
     saved = neck.fpn_top_down_levels
     neck.fpn_top_down_levels = []
     try:
-        assert not E.architecture_checks(hiera_t, meas, None, None)["held"].iloc[1]
+        assert not A.architecture_checks(hiera_t, enc.shapes, enc.predictor, 128)["held"].iloc[1]
     finally:
         neck.fpn_top_down_levels = saved
+    # SAM's ViT at a single stride: from the shapes a ViT records (channels last inside the blocks)
+    sam_shapes = {"patch embed": [(1, 8, 8, 768)], "block 0": [(1, 8, 8, 768)], "encoder output": [(1, 256, 8, 8)]}
+    row = A.architecture_checks(hiera_t, enc.shapes, enc.predictor, 128, sam_shapes).set_index("id").loc["sam_vit_single_stride"]
+    assert bool(row["held"])
+    sam_shapes["block 0"] = [(1, 4, 4, 768)]  # a block at stride 32 breaks the statement
+    row = A.architecture_checks(hiera_t, enc.shapes, enc.predictor, 128, sam_shapes).set_index("id").loc["sam_vit_single_stride"]
+    assert not row["held"]
 
 
-# ----------------------------------------------------------------------------- claims and tables
-def _lat(key, s, res=1024):
-    v = S.variant(key)
-    return {"variant": key, "model": v.label, "family": v.family, "resolution": res, "compiled": False,
-            "encoder_s": float(np.median(s)), "encoder_times_s": list(s)}
+class FakeTimer:
+    """A timer whose step() returns a fixed time and logs the call order."""
+
+    def __init__(self, name, seconds, log):
+        self.name, self.seconds, self.log = name, seconds, log
+
+    def step(self):
+        self.log.append(self.name)
+        return self.seconds, None
 
 
-def test_claim_speedup_ratio():
-    lat = {"vit_h": _lat("vit_h", [6.0, 6.2, 5.8]), "hiera_b+": _lat("hiera_b+", [1.0, 1.1, 0.9])}
-    v, ev, ratio = E.claim_speedup(lat, None, 130.1 / 21.7)
-    assert v == "held" and ratio == pytest.approx(6.0) and "6.00×" in ev
-    lat["vit_h"] = _lat("vit_h", [3.0, 3.0, 3.0])
-    assert E.claim_speedup(lat, None, 6.0)[0] == "not held"
-    assert E.claim_speedup({"hiera_b+": lat["hiera_b+"]}, None, 6.0)[0] == "not tested"
-    composed = {"encoder_s": 12.0, "n_windowed": 28, "n_global": 4}
-    v, ev, ratio = E.claim_speedup({"hiera_b+": lat["hiera_b+"]}, composed, 6.0)
-    assert ratio == pytest.approx(12.0) and "composed" in ev
+def test_interleaved_rotates_the_order_and_pairs_rounds():
+    log = []
+    timers = {k: FakeTimer(k, s, log) for k, s in (("a", 1.0), ("b", 2.0), ("c", 3.0))}
+    out = M.interleaved(timers, rounds=3, warmup=1, device="cpu")
+    # warm-up round a b c, then rounds rotated by one each time: b c a, c a b, a b c
+    assert log == list("abc") + list("bca") + list("cab") + list("abc")
+    assert out["b"]["times_s"] == [2.0, 2.0, 2.0] and len(out["a"]["peak_mb"]) == 3
+    assert np.isnan(out["a"]["peak_mb"]).all()  # no memory reported: NaN, not 0
 
 
-def test_claim_efficiency():
-    tot = pd.DataFrame({"variant": ["vit_b", "hiera_b+"], "params_M": [93.7, 80.9]})
-    assert E.claim_efficiency(tot, {})[0] == "not tested"
-    lat = {"vit_b": _lat("vit_b", [10, 11, 10.5]), "hiera_b+": _lat("hiera_b+", [3, 3.2, 3.1])}
-    assert E.claim_efficiency(tot, lat)[0] == "held"
-    lat["hiera_b+"] = _lat("hiera_b+", [12, 13, 12.5])
-    assert E.claim_efficiency(tot, lat)[0] == "not held"
+def test_composed_vit_sums_its_parts(monkeypatch):
+    comp = M.ComposedViT("vit_b", 64, "cpu")
+    assert (comp.n_windowed, comp.n_global) == (8, 4)  # ViT-B: global attention in blocks 2, 5, 8, 11
+    fake = {"patch embed": 0.5, "windowed block": 0.1, "global block": 0.2, "neck": 0.3}
+    calls = iter(fake.values())
+    monkeypatch.setattr(M, "timed", lambda fn, device: next(calls))
+    total, mem = comp.step()
+    assert total == pytest.approx(0.5 + 8 * 0.1 + 4 * 0.2 + 0.3) and mem is None
+    assert comp.parts_s["global block"] == [0.2]
 
 
-def test_table1_keeps_review_text_and_adds_measured_column():
-    t = E.table1_measured({"Computational Efficiency": "X"})
-    assert len(t) == 10 and list(t.columns) == ["Feature", "SAM (review)", "SAM 2 (review)", "measured here"]
-    row = t.set_index("Feature").loc["Computational Efficiency"]
-    assert row["measured here"] == "X" and row["SAM 2 (review)"].startswith("Likely optimized")
-    assert t.set_index("Feature").loc["Objective", "measured here"].startswith("—")
+def test_weights_mb_counts_parameters_and_buffers():
+    m = torch.nn.BatchNorm1d(256)  # 512 parameters + 2 × 256 running stats + 1 int64 counter
+    assert M.weights_mb(m) == pytest.approx((1024 * 4 + 8) / 2**20)
 
 
 def test_prompt_encoders_have_no_text_input():
-    assert not E.prompt_inputs()["text_input"].any()
+    assert not A.prompt_inputs()["text_input"].any()
+
+

@@ -15,18 +15,18 @@ crosses the distractor — the cases the SAM 2 paper lists as its failure modes.
 """
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .. import BenchlibError
+from benchlib import BenchlibError
+from benchlib.datasets import Dataset, resolve
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
-TWIN_NAME = "sam_twin"
+TWIN_NAME = "synth-sam"
+TWIN_VERSION = 1  # bump when the generator changes: the cached twin is then rewritten
 
 
 # ----------------------------------------------------------------------------- reading
@@ -211,58 +211,51 @@ def _palette_png(mask: np.ndarray, path: Path):
     im.save(path)
 
 
-def write_twin(root, seed: int = 0, n_images: int = 6, n_frames: int = 8, size=(240, 320)) -> Path:
-    """Write the twin (images/, masks/, davis/) under `root`, atomically: everything goes into a
-    temporary sibling folder that is renamed at the end."""
-    root = Path(root)
-    tmp = root.with_name(root.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+def write_twin(folder, seed: int = 0, n_images: int = 6, n_frames: int = 8, size=(240, 320)) -> None:
+    """Write the twin's files (images/, masks/, davis/) into `folder` (the shared twin writer
+    `benchlib.datasets.ensure_twin` makes this atomic)."""
+    folder = Path(folder)
     rng = np.random.default_rng(seed)
     h, w = size
-    try:
-        (tmp / "images").mkdir(parents=True)
-        (tmp / "masks").mkdir()
-        for i in range(n_images):
-            img, inst = render_scene(rng, h, w)
-            Image.fromarray(img).save(tmp / "images" / f"{i:04d}.jpg", quality=95)
-            Image.fromarray(inst).save(tmp / "masks" / f"{i:04d}.png")
-        frames, masks = render_video(rng, n_frames, h, w)
-        fdir = tmp / "davis" / "JPEGImages" / "480p" / "crossing"
-        adir = tmp / "davis" / "Annotations" / "480p" / "crossing"
-        fdir.mkdir(parents=True)
-        adir.mkdir(parents=True)
-        for t, (f, m) in enumerate(zip(frames, masks)):
-            Image.fromarray(f).save(fdir / f"{t:05d}.jpg", quality=95)
-            _palette_png(m, adir / f"{t:05d}.png")
-        (tmp / "davis" / "ImageSets" / "2017").mkdir(parents=True)
-        (tmp / "davis" / "ImageSets" / "2017" / "val.txt").write_text("crossing\n")
-        try:
-            os.rename(tmp, root)
-        except OSError:  # another process finished first: keep theirs
-            if not root.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "masks").mkdir(exist_ok=True)
+    for i in range(n_images):
+        img, inst = render_scene(rng, h, w)
+        Image.fromarray(img).save(folder / "images" / f"{i:04d}.jpg", quality=95)
+        Image.fromarray(inst).save(folder / "masks" / f"{i:04d}.png")
+    frames, masks = render_video(rng, n_frames, h, w)
+    fdir = folder / "davis" / "JPEGImages" / "480p" / "crossing"
+    adir = folder / "davis" / "Annotations" / "480p" / "crossing"
+    fdir.mkdir(parents=True)
+    adir.mkdir(parents=True)
+    for t, (f, m) in enumerate(zip(frames, masks)):
+        Image.fromarray(f).save(fdir / f"{t:05d}.jpg", quality=95)
+        _palette_png(m, adir / f"{t:05d}.png")
+    (folder / "davis" / "ImageSets" / "2017").mkdir(parents=True)
+    (folder / "davis" / "ImageSets" / "2017" / "val.txt").write_text("crossing\n")
 
 
-def ensure_twin(data_root, seed: int = 0, n_images: int = 6, n_frames: int = 8) -> Path:
-    """The twin for these settings, written on first use and reused afterwards."""
-    root = Path(data_root) / f"{TWIN_NAME}_seed{seed}_i{n_images}_f{n_frames}"
-    if not root.is_dir():
-        write_twin(root, seed=seed, n_images=n_images, n_frames=n_frames)
-    return root
+def find_real(base: Path) -> Path | None:
+    """`base` when it holds a real layout (an image set, or DAVIS folders directly, under
+    DAVIS/ or under davis/), else None."""
+    return base if (is_image_set(base) or davis_root(base) is not None) else None
 
 
-def resolve_data(data_root, seed: int = 0, n_images: int = 6, n_frames: int = 8):
-    """(image-set root, DAVIS root, dataset name). A `data_root` holding the real layouts
-    (images/ + masks/, and/or DAVIS folders directly or under DAVIS/) is used as it is; otherwise
-    the twin is generated under it."""
-    from ..paths import default_data_root
+def davis_root(base) -> Path | None:
+    base = Path(base)
+    return next((p for p in (base, base / "DAVIS", base / "davis") if is_davis(p)), None)
 
-    base = Path(data_root) if data_root else default_data_root()
-    davis = next((p for p in (base, base / "DAVIS") if is_davis(p)), None)
-    if is_image_set(base) or davis is not None:
-        return (base if is_image_set(base) else None), davis, f"real data at {base}"
-    twin = ensure_twin(base, seed, n_images, n_frames)
-    return twin, twin / "davis", f"synth-sam twin, seed {seed}"
+
+def dataset(data_root, seed: int = 0, n_images: int = 6, n_frames: int = 8) -> Dataset:
+    """The real data under `data_root` when it has one of the layouts, else the twin for these
+    settings (written once under `data_root`, or the benchlib data cache, and reused)."""
+    return resolve(data_root, find_real=find_real, real_name="real data", twin_name=TWIN_NAME,
+                   twin_version=TWIN_VERSION,
+                   twin_settings={"seed": seed, "n_images": n_images, "n_frames": n_frames},
+                   write_twin=lambda f: write_twin(f, seed=seed, n_images=n_images, n_frames=n_frames),
+                   seed=seed)
+
+
+def layouts(ds: Dataset) -> tuple[Path | None, Path | None]:
+    """(image-set root or None, DAVIS root or None) of a resolved dataset."""
+    return (ds.root if is_image_set(ds.root) else None), davis_root(ds.root)

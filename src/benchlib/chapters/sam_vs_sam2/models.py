@@ -14,8 +14,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import BenchlibError
-from ..torchutil import count_parameters, load_checkpoint
+from benchlib import BenchlibError
+from benchlib.torchutil import count_parameters, load_checkpoint
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def inference(device):
     """inference_mode plus bf16 autocast on CUDA (the SAM 2 paper's speed setting)."""
     import torch
 
-    from ..torchutil import autocast
+    from benchlib.torchutil import autocast
 
     with torch.inference_mode(), autocast(device):
         yield

@@ -1,5 +1,5 @@
-"""Segmentation quality for the SAM vs SAM 2 chapter, used only when checkpoints are given
-(random weights give meaningless masks, so those rows say `not run: no checkpoint`).
+"""Segmentation quality for the SAM vs SAM 2 chapter (simulated clicks, mIoU, J&F), used only
+when checkpoints are given (random weights give meaningless masks, so those rows say `not run: no checkpoint`).
 
 - Interactive image segmentation (SAM / SAM 2 papers' protocol): the first click is the object
   pixel farthest from its boundary; each next click goes to the pixel farthest from the boundary
@@ -18,7 +18,15 @@ import math
 
 import numpy as np
 
-from .sam_vs_sam2 import prompt_point
+
+def prompt_point(mask: np.ndarray) -> tuple[int, int]:
+    """The click a careful user makes: the object pixel farthest from its boundary, (x, y)."""
+    import cv2
+
+    m = np.pad(np.asarray(mask).astype(np.uint8), 1)
+    d = cv2.distanceTransform(m, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+    return int(x), int(y)
 
 
 def iou(pred, gt) -> float:

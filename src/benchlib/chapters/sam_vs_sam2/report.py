@@ -1,0 +1,453 @@
+"""Report of the SAM vs SAM 2 chapter: result rows beside the published numbers, the review's
+Table 1 with a "measured here" column, the tables and figures of the page, and the explorer."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from benchlib.papers import load_table, paper_meta
+from benchlib.results import bootstrap_ci
+
+from . import models as S
+from .pipeline import CHAPTER, COMPOSITION_CHECK, LIKE_FOR_LIKE, SPEEDUP_PAIR, composition_factor, paired_ratio
+from .video import per_frame, per_frame_slope, video_growth
+
+NO_DATA = "built modules (no data)"
+RANDOM_IMAGE = "random image (content-independent)"
+
+
+def _ci(values, stat=np.mean):
+    ci = bootstrap_ci(values, stat=stat)
+    return None if math.isnan(ci[0]) else ci
+
+
+def _published_ratio(fast: str, slow: str) -> float:
+    pub = load_table(CHAPTER, "published").query("metric == 'FPS' and subset == 'image, A100'")
+    fps = dict(zip(pub["method"], pub["value"]))
+    return fps[fast] / fps[slow]
+
+
+# ----------------------------------------------------------------------------- result rows
+def _record_params(res, run) -> None:
+    for r in run.totals.itertuples():
+        res.add("published", r.model, "params_M", r.params_M, dataset=NO_DATA, subset="counted",
+                note="whole model, counted here")
+        for comp, n in run.params[run.params["variant"] == r.variant][["component", "params"]].itertuples(index=False):
+            res.add("1", r.model, f"params_M: {comp}", n / 1e6, dataset=NO_DATA, subset="Computational Efficiency")
+    res.compare_with_paper("published")
+
+
+def _record_encoders(res, run) -> None:
+    c = run.config
+    sub = f"{c.resolution}², {run.hardware}, {run.mode}"
+    for k, t in run.timing.items():
+        if k == COMPOSITION_CHECK:
+            continue
+        med = float(np.median(t["times_s"]))
+        how = "" if t["how"] == "measured" else "; composed from per-block timings"
+        res.add("1", t["model"], "image encoder s", med, dataset=RANDOM_IMAGE if how == "" else "random input (content-independent)",
+                subset="Computational Efficiency", ci=_ci(t["times_s"], np.median), n=len(t["times_s"]),
+                note=f"{sub}{how}; median of interleaved rounds, CI of the median")
+        if t["how"] == "measured":
+            res.add("1", t["model"], "peak memory MiB (above baseline)", float(np.median(t["peak_mb"])),
+                    dataset=RANDOM_IMAGE, subset="Computational Efficiency", n=len(t["peak_mb"]), note=sub)
+            res.add("1", t["model"], "weights MiB", t["weights_mb"], dataset=NO_DATA, subset="Computational Efficiency",
+                    note="parameters and buffers, as built")
+            total = t["weights_mb"] + t["peak_mb"]
+            res.add("1", t["model"], "memory to encode one image MiB (weights + peak)", float(np.median(total)),
+                    dataset=RANDOM_IMAGE, subset="Computational Efficiency", ci=_ci(total, np.median), n=len(total),
+                    note=f"{sub}; median over rounds, CI of the median")
+            p = run.prompts[k]
+            res.add("1", t["model"], "1-point prompt→mask ms", 1000 * float(np.median(p["point"])), dataset=RANDOM_IMAGE,
+                    subset="User Interaction", n=len(p["point"]), note=sub)
+            res.add("1", t["model"], "box prompt→mask ms", 1000 * float(np.median(p["box"])), dataset=RANDOM_IMAGE,
+                    subset="User Interaction", n=len(p["box"]), note=sub)
+        res.add("published", t["model"], "FPS", 1 / med, dataset=RANDOM_IMAGE if how == "" else "random input (content-independent)",
+                subset=f"image encoder, {c.resolution}², this machine", note=f"{run.hardware}, {run.mode}, batch 1{how}")
+    for k in c.param_variants:
+        if k not in run.timing:
+            res.not_run("1", S.variant(k).label, "image encoder s",
+                        f"not timed in the {res.profile} profile (budget); set latency_variants",
+                        subset="Computational Efficiency")
+
+
+def _spread(r) -> str:
+    q1, q3 = np.percentile(r, [25, 75])
+    return f"spread {r.min():.2f}–{r.max():.2f} (IQR {q1:.2f}–{q3:.2f})"
+
+
+def _record_ratios(res, run) -> None:
+    """Speed ratios from the paired rounds: the median with its spread, the published ratio
+    beside it. No CI column here: the claims give the CI, of the geometric mean of the same
+    paired ratios (a bootstrap CI of a median of five values is little more than their range)."""
+    c = run.config
+    # (slow, fast) model pairs and the published FPS ratio that matches each (None: not published)
+    pairs = [(SPEEDUP_PAIR, ("SAM 2 Hiera-B+ (SA-1B)", "SAM ViT-H")),
+             (LIKE_FOR_LIKE[0], ("SAM 2 Hiera-B+ (SA-1B)", "SAM ViT-B")), (LIKE_FOR_LIKE[1], None)]
+    for (slow, fast), pub in pairs:
+        if slow not in run.timing or fast not in run.timing:
+            continue
+        r = paired_ratio(run, slow, fast)
+        how = (f"; {S.variant(slow).label} composed from per-block timings"
+               if run.timing[slow]["how"] == "composed" else "")
+        res.add("published", f"{S.variant(fast).label} / {S.variant(slow).label}", "encoder speed ratio",
+                float(np.median(r)), dataset=RANDOM_IMAGE, subset=f"{c.resolution}², this machine", n=len(r),
+                paper_value=_published_ratio(*pub) if pub else None,
+                note=f"median of {len(r)} paired interleaved rounds, {_spread(r)}; {run.hardware}, {run.mode}{how}")
+    f = composition_factor(run)
+    if np.isfinite(f):
+        r = paired_ratio(run, "vit_b", COMPOSITION_CHECK)
+        res.add("1", "SAM ViT-B", "measured whole / composed from blocks", f, dataset=RANDOM_IMAGE,
+                subset="Computational Efficiency", n=len(r),
+                note=f"check of the per-block composition used for ViT-H: median of paired rounds, {_spread(r)}")
+
+
+def _record_video(res, run) -> None:
+    v, c = run.video, run.config
+    f = v["frames"]
+    for name, g in f[f["frame"] > 0].groupby("run", sort=False):
+        model = g["model"].iloc[0]
+        res.add("1", model, "video s/frame (frames 1…N-1)", g["seconds"].mean(), dataset=run.video_data,
+                subset="Capabilities", ci=_ci(g["seconds"]), n=len(g), note=f"{c.video_resolution}², {run.hardware}")
+        res.add("1", model, "video s/frame growth per frame", per_frame_slope(f, name), dataset=run.video_data,
+                subset="Capabilities", n=len(g), note="least-squares slope of per-frame time over frames 1…N-1")
+        if name != "SAM 2":
+            res.add("1", model, "video prompt→mask s/frame", g["prompt→mask"].mean(), dataset=run.video_data,
+                    subset="Capabilities", n=len(g))
+    mem = per_frame(v, "SAM 2", "memory attention") + per_frame(v, "SAM 2", "memory encoder")
+    res.add("1", S.variant(c.video_sam2).label, "video memory attention + memory encoder s/frame", mem.mean(),
+            dataset=run.video_data, subset="Capabilities", n=len(mem))
+
+
+def _record_quality(res, run) -> None:
+    c = run.config
+    qdata = f"{run.dataset} image set" if run.image_root else "no image set"
+    for k in c.quality_variants:
+        label = S.variant(k).label
+        if k not in run.quality:
+            reason = ("no checkpoint" if S.checkpoint_path(c.checkpoints, k) is None
+                      else "no image set with masks under data_root")
+            for m in ("mIoU_1click", "mIoU_5click"):
+                res.not_run("published", label, m, reason, subset=qdata)
+            continue
+        ious = run.quality[k]
+        for n, m in ((1, "mIoU_1click"), (c.n_clicks, "mIoU_5click")):
+            res.add("published", label, m, 100 * ious[:, n - 1].mean(), dataset=qdata, subset="ours",
+                    ci=_ci(ious[:, n - 1] * 100), n=len(ious), note=f"{n} simulated click(s)")
+    for fam, key in (("SAM 2", c.video_sam2), ("SAM", c.video_sam)):
+        label = S.variant(key).label
+        if fam not in run.jf:
+            res.not_run("published", label, "J&F", "no checkpoint" if run.video else "no video run",
+                        subset=run.video_data)
+            continue
+        jf = run.jf[fam]
+        res.add("published", label, "J&F", 100 * jf["JF"], dataset=run.video_data, subset="ours", n=len(jf["J"]),
+                note="one click on frame 0" if fam == "SAM 2" else "a click on every frame")
+
+
+def record(res, run) -> None:
+    """Every result row of the run, beside the published numbers where they exist (and the
+    number of torch threads the run chose, into run.json's parameters)."""
+    res.parameters["threads_used"] = run.threads
+    _record_params(res, run)
+    _record_encoders(res, run)
+    _record_ratios(res, run)
+    if run.video is not None:
+        _record_video(res, run)
+    _record_quality(res, run)
+
+
+# ----------------------------------------------------------------------------- tables
+def component_table(run) -> pd.DataFrame:
+    """Parameters (M) per component (rows) and model (columns)."""
+    t = run.params.pivot_table(index="component", columns="model", values="params", aggfunc="sum", sort=False) / 1e6
+    return t.round(3).astype(object).where(t.notna(), "—")
+
+
+def totals_table(run) -> pd.DataFrame:
+    return run.totals[["model", "params_M", "published_M", "rel_diff_%"]].round(3)
+
+
+def latency_table(run) -> pd.DataFrame:
+    """One row per timed variant (whole or composed): median encoder time with its spread over the
+    interleaved rounds, memory, prompt latency and parameters."""
+    p = dict(zip(run.totals["variant"], run.totals["params_M"]))
+    rows = []
+    for k, t in run.timing.items():
+        x = t["times_s"]
+        pr = run.prompts.get(k, {})
+        rows.append({"variant": k, "model": t["model"] + (" (composed)" if t["how"] == "composed" else ""),
+                     "family": t["family"], "how": t["how"], "resolution": t["resolution"],
+                     "encoder_s": float(np.median(x)), "min_s": float(x.min()), "max_s": float(x.max()),
+                     "rounds": len(x), "weights_mb": t["weights_mb"],
+                     "peak_mem_mb": float(np.median(t["peak_mb"])) if np.isfinite(t["peak_mb"]).any() else math.nan,
+                     "point_s": float(np.median(pr["point"])) if pr else math.nan,
+                     "box_s": float(np.median(pr["box"])) if pr else math.nan,
+                     "params_M": p.get(t["variant"], math.nan)})
+    return pd.DataFrame(rows)
+
+
+def shape_table(run) -> pd.DataFrame:
+    """Feature shapes recorded while encoding, and the strides they imply."""
+    from .measure import strides
+
+    rows = []
+    for t in run.timing.values():
+        for where, shapes in t["shapes"].items():
+            if where.startswith("block") and where != "block 0":
+                continue
+            cl = t["family"] == "SAM" and where != "encoder output"
+            rows.append({"model": t["model"], "where": where + (" (… all blocks alike)" if where == "block 0" else ""),
+                         "shapes": shapes, "strides": strides(shapes, t["resolution"], channels_last=cl)})
+    return pd.DataFrame(rows)
+
+
+def video_table(run) -> pd.DataFrame:
+    return run.video["frames"].round(3) if run.video else pd.DataFrame()
+
+
+def _fmt_params(run, comp):
+    g = run.params[run.params["component"] == comp].groupby("variant", sort=False)["params"].sum()
+    return ", ".join(f"{S.variant(k).label.split()[-1]} {v / 1e6:.3g} M" for k, v in g.items())
+
+
+def _measured_column(run) -> dict:
+    """What this run measured for each row of the review's Table 1 (numbers from the run)."""
+    lat = latency_table(run)
+    pt = dict(zip(run.totals["variant"], run.totals["params_M"]))
+    eff = "; ".join(f"{S.variant(b).label} {pt[b]:.1f} M vs {S.variant(a).label} {pt[a]:.1f} M params"
+                    for a, b in LIKE_FOR_LIKE if a in pt and b in pt)
+    eff += f"; encoder at {run.config.resolution}² (median): " + ", ".join(
+        f"{r.model} {r.encoder_s:.2f} s" for r in lat[lat["variant"] != COMPOSITION_CHECK].itertuples())
+    eff += "; weights + peak encoding memory: " + ", ".join(
+        f"{r.model} {r.weights_mb + r.peak_mem_mb:.0f} MiB" for r in lat[lat["how"] == "measured"].itertuples())
+    out = {"Computational Efficiency": eff,
+           "User Interaction": "same prompt types (points, boxes, masks) in both; prompt→mask: " + ", ".join(
+               f"{r.model} {1000 * r.point_s:.0f} ms (point) / {1000 * r.box_s:.0f} ms (box)"
+               for r in lat[lat["how"] == "measured"].itertuples()),
+           "Prompt Encoder": "no text input in either released prompt encoder (inputs: "
+                             f"{run.prompt_inputs['inputs'].iloc[0]}); params: {_fmt_params(run, 'prompt encoder')}"}
+    if run.video is not None:
+        s = {name: per_frame(run.video, name).mean() for name in ("SAM", "SAM 2 (no memory)", "SAM 2")}
+        out["Capabilities"] = (f"video at {run.video['resolution']}², s/frame: {S.variant(run.video['sam_key']).label} "
+                               f"re-run {s['SAM']:.2f}; {S.variant(run.video['sam2_key']).label} re-prompted without "
+                               f"memory {s['SAM 2 (no memory)']:.2f}, with memory {s['SAM 2']:.2f} "
+                               f"(one prompt instead of one per frame)")
+    if run.arch is not None:
+        a = run.arch.set_index("id")
+        out["Image Encoder"] = (f"{a.loc['hiera_multiscale', 'evidence']}; FPN fuses strides 16 and 32: "
+                                f"{a.loc['fpn_fuses_16_32', 'held']}; SAM ViT single stride 16: "
+                                f"{a.loc['sam_vit_single_stride', 'held']}")
+        out["Mask Decoder"] = (f"params: {_fmt_params(run, 'mask decoder')}; high-resolution skip in SAM 2: "
+                               f"{a.loc['high_res_to_decoder', 'evidence']}")
+    return out
+
+
+def table1(run) -> pd.DataFrame:
+    """The review's Table 1 row by row (its text verbatim), with what this run measured for that row."""
+    t1 = load_table(CHAPTER, "1")
+    order = list(dict.fromkeys(t1["metric"]))
+    wide = t1.pivot_table(index="metric", columns="method", values="value", aggfunc="first", sort=False).reindex(order)
+    out = pd.DataFrame({"Feature": order, "SAM (review)": wide["SAM"].to_numpy(),
+                        "SAM 2 (review)": wide["SAM 2"].to_numpy()})
+    measured = _measured_column(run)
+    out["measured here"] = [measured.get(f, "— (not measurable: a statement about intent or the data engine)")
+                            for f in order]
+    return out
+
+
+def published_beside_ours(res) -> pd.DataFrame:
+    """Per model: the published numbers (A100, SA-23, DAVIS) beside what we measured here."""
+    pub = load_table(CHAPTER, "published")
+    pub = pub.assign(col=pub["metric"] + " · " + pub["subset"])
+    wide = pub.pivot_table(index="method", columns="col", values="value", aggfunc="first")
+    frame = res.frame
+    mine = {}
+    for r in frame[frame["table"] == "published"].itertuples():
+        label = "not run" if (isinstance(r.note, str) and r.note.startswith("not run")) else r.value
+        mine.setdefault(r.method, {})[f"{r.metric} · {r.subset} (ours)"] = label
+    both = wide.join(pd.DataFrame.from_dict(mine, orient="index"), how="outer").rename_axis("model").reset_index()
+    return both.astype(object).where(both.notna(), "")  # blank, not NaN, where a source has no number
+
+
+def dataset_facts() -> pd.DataFrame:
+    """SA-1B vs SA-V, from the review's text (meta.json of the paper tables)."""
+    t = paper_meta(CHAPTER)["text_numbers"]
+    a, v = t["SA-1B"], t["SA-V"]
+    return pd.DataFrame([
+        {"dataset": "SA-1B (SAM)", "media": f"{a['images_million']} M images",
+         "annotations": f"{a['masks_billion']} B masks", "automatic": f"{a['automatic_mask_percent']} % of masks",
+         "note": f"{a['masks_with_IoU_over_90_percent']} % of checked masks IoU > 90 %"},
+        {"dataset": "SA-V (SAM 2)", "media": f"{v['videos_thousand']} K videos, {v['hours_of_footage']} h",
+         "annotations": f"{v['masklets_thousand']} K masklets, {v['masks_million']} M masks",
+         "automatic": f"{v['automatic_masklets_thousand']} K of {v['masklets_thousand']} K masklets",
+         "note": f"{v['manual_masklets_thousand']} K manual masklets"},
+    ])
+
+
+def checkpoint_status(run) -> pd.DataFrame:
+    """Which variants have a checkpoint file (and which file name is expected)."""
+    c = run.config
+    rows = []
+    for k in sorted(set(c.param_variants) | set(c.quality_variants) | set(c.latency_variants)):
+        p = S.checkpoint_path(c.checkpoints, k)
+        rows.append({"variant": k, "model": S.variant(k).label, "expected file": S.CHECKPOINT_FILES[k],
+                     "checkpoint": str(p) if p else "none (random weights)"})
+    return pd.DataFrame(rows)
+
+
+def untested() -> pd.DataFrame:
+    """What the chapter cannot test, and why."""
+    rows = [
+        ("Accuracy: 'SAM 2 … increased precision', 1-/5-click mIoU, J&F (§4, §5)",
+         "needs the released checkpoints and real data; random weights give meaningless masks "
+         "(the rows say 'not run: no checkpoint'; the paper profile runs them when checkpoints are given)"),
+        ("'6×' and FPS in absolute terms (A100, bf16, compiled, batch 10)",
+         "no GPU here; CPU eager timings carry over as ratios only"),
+        ("ViT-H (and ViT-L) timed whole", "too slow for the default budget on a CPU: ViT-H is assembled from "
+         "per-block timings (ViT-B timed both ways checks the assembly)"),
+        ("Objective, Applications, Limitations, Data Engine rows of Table 1", "statements of intent or about the "
+         "annotation process, not properties of the released code"),
+        ("'Smoother interaction', 'better handling of ambiguous inputs' (Table 1, User Interaction)",
+         "a user study; here only the prompt types and the prompt→mask latency are measured"),
+        ("Video: 'leveraging memory from preceding and subsequent frames' for accuracy",
+         "accuracy needs checkpoints; the cost of the memory path is measured"),
+    ]
+    return pd.DataFrame(rows, columns=["statement", "why not tested here"])
+
+
+def tables(res, run) -> dict:
+    """Every table of the page, by name."""
+    return {"components": component_table(run), "totals": totals_table(run), "latency": latency_table(run),
+            "shapes": shape_table(run), "video": video_table(run), "architecture": run.arch,
+            "prompt inputs": run.prompt_inputs, "table 1": table1(run),
+            "published beside ours": published_beside_ours(res), "datasets": dataset_facts(),
+            "not tested": untested()}
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_latency_vs_params(run, ax=None):
+    """Encoder latency (median, with the min–max over rounds) against whole-model parameters."""
+    import matplotlib.pyplot as plt
+
+    lat = latency_table(run)
+    lat = lat[lat["variant"] != COMPOSITION_CHECK]
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    for fam, mk in (("SAM", "s"), ("SAM 2", "o")):
+        g = lat[lat["family"] == fam]
+        ax.errorbar(g["params_M"], g["encoder_s"], yerr=[g["encoder_s"] - g["min_s"], g["max_s"] - g["encoder_s"]],
+                    fmt=mk, ms=7, capsize=3, label=fam)
+        for r in g.itertuples():
+            ax.annotate(r.model.replace("SAM 2.1 ", "").replace("SAM ", "").replace(" (composed)", " *"),
+                        (r.params_M, r.encoder_s), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="parameters (M, whole model)", ylabel="image encoder time (s)",
+           title=f"Encoder latency vs size at {run.config.resolution}² (* composed from per-block timings)")
+    ax.legend()
+    return ax.figure
+
+
+def plot_rounds(run):
+    """Encoder time per interleaved round, per variant: drift under machine load shows as lines
+    moving together; the paired ratios cancel it."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for k, t in run.timing.items():
+        ax.plot(np.arange(1, len(t["times_s"]) + 1), t["times_s"], "o-",
+                label=t["model"] + (" (composed)" if t["how"] == "composed" else ""))
+    ax.set(yscale="log", xlabel="timed round", ylabel="encoder s", title="Interleaved timing rounds")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    return fig
+
+
+def plot_video_cost(run):
+    """Per-frame time against the frame index, mean time per frame after N frames, and SAM 2's
+    frame split into encoder / memory / prompt→mask / rest."""
+    import matplotlib.pyplot as plt
+
+    f = run.video["frames"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for model, g in f.groupby("model", sort=False):
+        axes[0].plot(g["frame"], g["seconds"], "o-", label=model)
+    axes[0].set(xlabel="frame index", ylabel="seconds for this frame", title="Per-frame cost (frame 0: load + prompt)")
+    for a in axes[:2]:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for model, g in video_growth(f).groupby("model", sort=False):
+        axes[1].plot(g["N"], g["per_frame_s"], "o-", label=model)
+    axes[1].set(xlabel="N frames", ylabel="mean seconds per frame", title="Cost per frame for an N-frame video")
+    g = f[(f["run"] != "SAM") & (f["frame"] > 0)].groupby("run", sort=False).mean(numeric_only=True)
+    bottom = np.zeros(len(g))
+    for part in ("encoder", "memory attention", "memory encoder", "prompt→mask", "rest"):
+        axes[2].bar(g.index, g[part], bottom=bottom, label=part)
+        bottom += g[part].to_numpy()
+    axes[2].set(ylabel="seconds per frame (mean, frames 1…N-1)", title="SAM 2 with and without memory, split")
+    for a in axes:
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def breakdown_figure(row: dict, image=None, click=None, mask=None):
+    """The explorer's view of one variant: the image with the click (and the mask, when a
+    checkpoint gives one), and the latency / memory breakdown."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 1.4]})
+    if image is not None:
+        axes[0].imshow(image)
+        if mask is not None:
+            axes[0].imshow(np.ma.masked_where(~mask, mask), alpha=0.5, cmap="autumn")
+        if click is not None:
+            axes[0].plot(*click, "*", color="yellow", markersize=15, markeredgecolor="k")
+        axes[0].set_title("mask" if mask is not None else "click (no checkpoint: no meaningful mask)", fontsize=9)
+    axes[0].axis("off")
+    parts = {"image encoder": row["encoder_s"], "1-point prompt → mask": row["point_s"],
+             "box prompt → mask": row["box_s"]}
+    names, vals = list(parts), list(parts.values())
+    axes[1].barh(names, vals, color=["C0", "C1", "C2"])
+    for i, v in enumerate(vals):
+        axes[1].text(v, i, f" {v * 1000:.0f} ms" if v < 1 else f" {v:.2f} s", va="center", fontsize=8)
+    axes[1].set(xscale="log", xlabel="seconds (log)",
+                title=f"{row['model']} at {row['resolution']}²; weights {row['weights_mb']:.0f} MiB, "
+                      f"peak +{row['peak_mem_mb']:.0f} MiB")
+    fig.tight_layout()
+    return fig
+
+
+def explorer_figure(run, variant: str | None = None, x: int | None = None, y: int | None = None):
+    """The explorer's initial state as a plain figure (for the static book)."""
+    lat = latency_table(run)
+    lat = lat[lat["how"] == "measured"].set_index("variant")
+    variant = variant or lat.index[0]
+    image = run.frames[0] if run.frames else None
+    h, w = image.shape[:2] if image is not None else (run.config.resolution,) * 2
+    x, y = (w // 2 if x is None else x), (h // 2 if y is None else y)
+    mask = None
+    if variant in run.predictors and image is not None:
+        pred = run.predictors[variant]
+        pred.set_image(image)
+        m, sc, _ = pred.predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]), multimask_output=True)
+        mask = m[int(np.argmax(sc))].astype(bool)
+    return breakdown_figure(lat.loc[variant].to_dict(), image, (x, y), mask)
+
+
+def explorer(run):
+    """ipywidgets: pick a variant and a click position; shows the mask when that variant was
+    loaded from a checkpoint, otherwise where the time and memory go."""
+    import ipywidgets as widgets
+
+    from benchlib.widgets import redraw_on_change
+
+    lat = latency_table(run)
+    lat = lat[lat["how"] == "measured"]
+    h, w = run.frames[0].shape[:2] if run.frames else (run.config.resolution,) * 2
+    controls = {
+        "variant": widgets.Dropdown(options=[(r.model, r.variant) for r in lat.itertuples()], description="variant"),
+        "x": widgets.IntSlider(value=w // 2, min=0, max=w - 1, description="click x", continuous_update=False),
+        "y": widgets.IntSlider(value=h // 2, min=0, max=h - 1, description="click y", continuous_update=False),
+    }
+    return redraw_on_change(controls, lambda variant, x, y: explorer_figure(run, variant, x, y))
