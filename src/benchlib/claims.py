@@ -17,7 +17,7 @@ The CI (`hierarchical_ci`) is a two-level bootstrap: resample seeds, then units 
 drawn seed, and recompute the effect; its standard error is then widened by Student's t with
 (seeds − 1) degrees of freedom (and the √(S/(S−1)) bias of resampling S values), because with
 three seeds the plain percentile interval is far too narrow. With one seed the interval is the
-percentile bootstrap over units.
+same over units (t with n − 1 degrees of freedom).
 """
 from __future__ import annotations
 
@@ -133,11 +133,17 @@ def hierarchical_ci(m: Measurement, level: float = 0.95, n_boot: int = 2000, see
     if stats.size < n_boot // 2:
         return (math.nan, math.nan)
     alpha = (1 - level) / 2
-    if S == 1:
-        return (float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha)))
     from scipy import stats as st
 
     est = m.effect()
+    if S == 1:
+        # One seed: units only. Student's t on n − 1 degrees of freedom keeps 4-5 timing
+        # repeats from giving the far-too-narrow interval a plain percentile bootstrap gives.
+        n = m.per_seed[0].shape[0]
+        if n < 2:
+            return (math.nan, math.nan)
+        half = float(st.t.ppf(1 - alpha, n - 1)) * float(stats.std(ddof=1)) * math.sqrt(n / (n - 1))
+        return (est - half, est + half)
     se = float(stats.std(ddof=1)) * math.sqrt(S / (S - 1))
     half = float(st.t.ppf(1 - alpha, S - 1)) * se
     return (est - half, est + half)

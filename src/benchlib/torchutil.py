@@ -20,7 +20,9 @@ def set_threads(n: int = 0) -> int:
     else all cores. Returns the number set."""
     import torch
 
-    if not n or n <= 0:
+    if n is not None and n < 0:
+        raise BenchlibError(f"threads must be 0 (the runner's budget) or a positive count, got {n}")
+    if not n:
         n = int(os.environ.get("BENCHLIB_THREADS") or os.cpu_count() or 1)
     n = max(1, int(n))
     torch.set_num_threads(n)
