@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from benchlib import BenchlibError
-from benchlib.data import voc
-from benchlib.data.voc import VOCSegmentation, ensure_twin, write_twin
+from benchlib.chapters.orandnet_voc import data as voc
+from benchlib.chapters.orandnet_voc.data import VOCSegmentation, write_twin
 
 XML = """<annotation><folder>VOC2012</folder><filename>{id}.jpg</filename>
 <size><width>{w}</width><height>{h}</height><depth>3</depth></size>
@@ -147,14 +147,14 @@ def test_twin_is_deterministic_and_read_by_the_same_loader(tmp_path):
         assert im.mode == "P"
 
 
-def test_ensure_twin_writes_once_and_leaves_no_temporary(tmp_path):
-    p1 = ensure_twin(tmp_path, 4, 2, 32, 0)
-    stamp = (p1 / "ImageSets/Segmentation/train.txt").stat().st_mtime_ns
-    p2 = ensure_twin(tmp_path, 4, 2, 32, 0)
-    assert p1 == p2 and (p2 / "ImageSets/Segmentation/train.txt").stat().st_mtime_ns == stamp
-    assert [x.name for x in tmp_path.iterdir()] == [p1.parents[1].name]
-    ds, name = voc.voc_dataset(tmp_path, "val", n_train=4, n_val=2, size=32, seed=0)
-    assert name == "synth-voc twin, seed 0" and len(ds) == 2
+def test_dataset_writes_the_twin_once_and_finds_real_data(tmp_path):
+    d1 = voc.dataset(tmp_path, n_train=4, n_val=2, size=32, seed=0)
+    stamp = (d1.root / "VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt").stat().st_mtime_ns
+    d2 = voc.dataset(tmp_path, n_train=4, n_val=2, size=32, seed=0)
+    assert d1 == d2 and d1.is_twin and d1.name == "synth-voc twin, seed 0"
+    assert (d2.root / "VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt").stat().st_mtime_ns == stamp
+    assert [x.name for x in tmp_path.iterdir()] == [d1.root.name]  # no temporary left behind
+    assert len(VOCSegmentation(d1.root, "val")) == 2
     real, _, _ = _devkit(tmp_path / "real")
-    ds, name = voc.voc_dataset(real.parents[1], "train", n_train=4, n_val=2, size=32, seed=0)
-    assert name == "PASCAL VOC 2012" and len(ds) == 2
+    d = voc.dataset(real.parents[1], n_train=4, n_val=2, size=32, seed=0)
+    assert not d.is_twin and d.name.startswith("PASCAL VOC 2012") and len(VOCSegmentation(d.root, "train")) == 2

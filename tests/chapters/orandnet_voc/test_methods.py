@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from benchlib import BenchlibError
-from benchlib.experiments import orandnet_voc as X
+from benchlib.chapters.orandnet_voc import evaluate as E, pipeline, train as T
 from benchlib.metrics.segmentation import confusion_matrix, segmentation_scores
-from benchlib.models import orandnet as M
+from benchlib.chapters.orandnet_voc import models as M
 
 
 def test_eq1_or_and_by_hand():
@@ -44,9 +44,9 @@ def test_cams_to_mask_known_answer():
 def test_pseudo_mask_scores_against_the_metric_library():
     gt = np.array([[0, 3, 3, 255]], np.uint8)
     cams = np.array([[[0.1, 0.9, 0.2, 0.9]]])
-    pm = X.pseudo_masks([cams], [[3]], 0.15)  # -> [[0, 3, 3, 3]], last pixel is void in gt
+    pm = E.pseudo_masks([cams], [[3]], 0.15)  # -> [[0, 3, 3, 3]], last pixel is void in gt
     np.testing.assert_array_equal(pm, [[[0, 3, 3, 3]]])
-    s = X.eval_scores(confusion_matrix(pm, gt[None], 21), 21)
+    s = E.eval_scores(confusion_matrix(pm, gt[None], 21), 21)
     assert s["miou"] == pytest.approx(1.0)
 
 
@@ -54,7 +54,7 @@ def test_twenty_class_variant_drops_tvmonitor_from_both_axes():
     gt = np.array([0, 0, 20, 20, 1, 1])
     pred = np.array([0, 20, 0, 0, 1, 0])
     cm = confusion_matrix(pred, gt, 21)
-    s21, s20 = X.eval_scores(cm, 21), X.eval_scores(cm, 20)
+    s21, s20 = E.eval_scores(cm, 21), E.eval_scores(cm, 20)
     # 21 classes: bg TP 1, row 2, col 4 (pixels 0, 2, 3, 5) -> 1/5; aeroplane TP 1 row 2 col 1 -> 1/2;
     # tvmonitor TP 0 -> 0; mean = 0.7 / 3
     assert s21["miou"] == pytest.approx((0.2 + 0.5 + 0.0) / 3)
@@ -63,7 +63,7 @@ def test_twenty_class_variant_drops_tvmonitor_from_both_axes():
     assert s20["miou"] == pytest.approx(0.5)
     assert s20["miou"] == pytest.approx(segmentation_scores(cm[:20, :20])["miou"])
     with pytest.raises(BenchlibError, match="n_eval_classes"):
-        X.Config(n_eval_classes=19)
+        pipeline.Config(n_eval_classes=19)
 
 
 def test_scale_scheduling_downsampling_drops_small_noise_and_keeps_objects():
@@ -96,7 +96,7 @@ def test_affinity_seeds_and_loss_by_hand():
     cam = np.zeros((1, 8, 8), np.float32)
     cam[0, :4, :4] = 0.9   # confident class-7 cell
     cam[0, 4:, 4:] = 0.25  # unsure
-    seeds = X.affinity_seeds([cam], [[7]], size=8, fg=0.4, bg=0.1)
+    seeds = T.affinity_seeds([cam], [[7]], size=8, fg=0.4, bg=0.1)
     np.testing.assert_array_equal(seeds.numpy(), [[7, 0, 0, -1]])
     aff = torch.tensor([[0.5, 0.5]])
     i, j = torch.tensor([0, 1]), torch.tensor([1, 2])  # (fg, bg) differ; (bg, bg) same
@@ -105,11 +105,11 @@ def test_affinity_seeds_and_loss_by_hand():
 
 
 def test_pooled_bootstrap_weights_reproduce_the_pooled_matrix():
-    w = X.bootstrap_weights(5, 50, seed=0)
+    w = E.bootstrap_weights(5, 50, seed=0)
     assert w.shape == (50, 5) and (w.sum(1) == 5).all()
     cms = np.random.default_rng(0).integers(0, 9, size=(1, 5, 21, 21))
     ones = np.ones((1, 5))
-    v = X.boot_metric(cms, ones, 21, "miou")
+    v = E.boot_metric(cms, ones, 21, "miou")
     assert v[0] == pytest.approx(segmentation_scores(cms[0].sum(0))["miou"])
 
 
@@ -130,3 +130,39 @@ def test_cams_have_labelled_classes_only_and_max_one():
     # logits = log-sum-exp pooling of the patch-token CAM: log(mean(exp(r·t))) / r, written out here
     expected = np.log(np.exp(2.0 * t.detach().double().numpy()).mean((2, 3))) / 2.0
     np.testing.assert_allclose(vit(x).detach().numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_scale_schedule_never_shrinks_a_side_below_twelve_pixels():
+    paper = [[8, 2], [4, 4], [2, 6]]
+    assert T.effective_schedule(paper, 320) == ((8, 2), (4, 4), (2, 6))  # 40 px at ×8: unchanged
+    assert T.effective_schedule(paper, 48) == ((4, 2), (4, 4), (2, 6))   # ×8 would leave 6 px
+    assert T.effective_schedule(paper, 30) == ((2, 2), (2, 4), (2, 6))
+    assert T.effective_schedule(paper, 20) == ()                         # no downsampling fits
+
+
+def test_error_overlaps_by_hand():
+    gt = np.array([[[0, 0, 3, 3, 255]]], np.uint8)
+    a = np.array([[[3, 0, 3, 3, 3]]], np.uint8)   # false at pixel 0, hits at 2, 3 (pixel 4 is void)
+    b = np.array([[[3, 3, 0, 3, 0]]], np.uint8)   # false at 0, 1, hit at 3
+    # F: {0} & {0, 1} -> 1 shared of 2; T: {2, 3} & {3} -> 1 shared of 2
+    np.testing.assert_array_equal(E.overlaps(a, b, gt), [[1, 2, 1, 2]])
+
+
+def test_thresholds_are_chosen_on_held_out_images_only():
+    calib, report = pipeline.calibration_split(7)
+    np.testing.assert_array_equal(calib, [0, 3, 6])
+    np.testing.assert_array_equal(report, [1, 2, 4, 5])
+    # a CAM that is right on the calibration images and wrong on the others keeps the threshold
+    # the calibration images want: the report images cannot move it
+    masks = np.zeros((7, 1, 4), np.uint8)
+    masks[:, 0, :2] = 1
+    cams = [np.array([[[0.9, 0.9, 0.3, 0.3]]], np.float32) if i in calib else
+            np.array([[[0.3, 0.3, 0.9, 0.9]]], np.float32) for i in range(7)]
+    labels = np.zeros((7, 20), np.uint8)
+    labels[:, 0] = 1
+    split = pipeline.data.Split([str(i) for i in range(7)], np.zeros((7, 1, 4, 3), np.uint8), masks, labels)
+    s = pipeline.SeedRun(0, cams={pipeline.RESNET: cams})
+    pipeline.score_cams(s, split, pipeline.Config())
+    assert 0.3 <= s.thresholds[pipeline.RESNET] < 0.9
+    assert s.train_cms[pipeline.RESNET].shape[0] == 4
+    assert E.eval_scores(s.train_cms[pipeline.RESNET].sum(0), 21)["miou"] == 0.0  # all wrong on the report part

@@ -11,20 +11,19 @@ Masks are palette ('P') PNGs whose array holds class indices 0..20, 255 = void. 
 come from the XML annotations (or, when an image has no XML, from the classes present in its mask).
 
 `write_twin` writes a small synthetic dataset in exactly this layout (JPEG, palette PNG, XML, lists);
-`voc_dataset(data_root, ...)` returns the real data when `data_root` holds it, else the twin.
+`dataset(data_root, ...)` resolves the real data when `data_root` holds it, else the twin.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .. import BenchlibError
+from benchlib import BenchlibError
+from benchlib.datasets import Dataset, resolve
 
 CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
            "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
@@ -219,7 +218,7 @@ def write_split(voc: Path, split: str, ids) -> None:
 
 
 # --------------------------------------------------------------------------- the twin
-TWIN_MARKER = "TWIN_COMPLETE"
+TWIN_VERSION = 1  # bump when the generator changes: a cached twin is then rewritten
 
 
 def write_twin(root, n_train: int = 300, n_val: int = 120, size: int = 64, seed: int = 0) -> Path:
@@ -241,47 +240,12 @@ def write_twin(root, n_train: int = 300, n_val: int = 120, size: int = 64, seed:
     return voc
 
 
-def twin_root(data_root, n_train: int, n_val: int, size: int, seed: int) -> Path:
-    base = Path(data_root) if data_root else _default_data_root()
-    return base / f"synth-voc_seed{seed}_{n_train}-{n_val}_{size}px"
-
-
-def _default_data_root() -> Path:
-    from ..paths import default_data_root
-
-    return default_data_root()
-
-
-def ensure_twin(data_root, n_train: int, n_val: int, size: int, seed: int) -> Path:
-    """The twin's VOC2012 folder, written on first use into a temporary sibling folder and renamed
-    into place (a crash or a concurrent writer never leaves a half-written twin), reused afterwards."""
-    final = twin_root(data_root, n_train, n_val, size, seed)
-    if (final / TWIN_MARKER).is_file():
-        return final / "VOCdevkit" / "VOC2012"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        write_twin(tmp, n_train, n_val, size, seed)
-        (tmp / TWIN_MARKER).write_text("ok\n")
-        if final.exists() and not (final / TWIN_MARKER).is_file():
-            shutil.rmtree(final)  # a leftover without the marker is not a twin
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / TWIN_MARKER).is_file():  # lost a race against a complete twin? fine
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final / "VOCdevkit" / "VOC2012"
-
-
-def voc_dataset(data_root, split: str, *, n_train: int, n_val: int, size: int, seed: int):
-    """(dataset, description): the real VOC when `data_root` holds it, else the seeded twin."""
-    if data_root and is_voc_root(data_root):
-        return VOCSegmentation(data_root, split), "PASCAL VOC 2012"
-    voc = ensure_twin(data_root, n_train, n_val, size, seed)
-    return VOCSegmentation(voc, split), f"synth-voc twin, seed {seed}"
+def dataset(data_root, *, n_train: int, n_val: int, size: int, seed: int) -> Dataset:
+    """The real VOC when `data_root` holds a devkit, else the seeded twin (written once)."""
+    return resolve(data_root, find_real=lambda p: resolve_root(p) if is_voc_root(p) else None,
+                   real_name="PASCAL VOC 2012", twin_name="synth-voc", twin_version=TWIN_VERSION,
+                   twin_settings={"n_train": n_train, "n_val": n_val, "size": size, "seed": seed},
+                   write_twin=lambda f: write_twin(f, n_train, n_val, size, seed), seed=seed)
 
 
 # --------------------------------------------------------------------------- twin scenes
@@ -443,3 +407,34 @@ def render_scene(rng, size: int):
     labels = np.zeros(20, np.uint8)
     labels[[c - 1 for c in present]] = 1
     return img, mask, labels
+
+
+# --------------------------------------------------------------------------- a split in memory
+@dataclass
+class Split:
+    """One split read into memory at one size."""
+
+    ids: list
+    images: np.ndarray  # N×S×S×3 uint8
+    masks: np.ndarray  # N×S×S uint8 (255 = void)
+    labels: np.ndarray  # N×20 0/1
+
+    @property
+    def classes(self):
+        """Per image, the labelled classes as indices 1..20."""
+        return [np.flatnonzero(l) + 1 for l in self.labels]
+
+
+def load_split(ds, size: int) -> Split:
+    """Read a whole split into memory, resized to size×size (masks with nearest neighbour) when the
+    data is not already that size (real VOC)."""
+    ids, imgs, masks, labels = [], [], [], []
+    for i in range(len(ds)):
+        it = ds[i]
+        img, mask = it["image"], it["mask"]
+        if img.shape[:2] != (size, size):
+            img = np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
+            mask = np.asarray(Image.fromarray(mask).resize((size, size), Image.NEAREST))
+        ids.append(it["id"]); imgs.append(img); masks.append(mask); labels.append(it["labels"])
+    return Split(ids, np.stack(imgs), np.stack(masks), np.stack(labels).astype(np.uint8))
+

@@ -100,7 +100,80 @@ class ViTCAM(nn.Module):
         return t.transpose(1, 2).reshape(x.shape[0], -1, self.grid, self.grid)
 
 
-def build_classifier(kind: str, image_size: int, **kw) -> nn.Module:
+class ResNet50CAM(nn.Module):
+    """The paper's CNN: torchvision's ResNet-50 with output stride 16 (last stage dilated instead of
+    strided, as IRN's CAM network) and a bias-free 1×1 classifier on globally pooled features;
+    CAM = that classifier at every feature position."""
+
+    def __init__(self, num_classes: int = 20):
+        super().__init__()
+        from torchvision.models import resnet50
+
+        self.backbone = resnet50(weights=None, replace_stride_with_dilation=[False, False, True])
+        self.backbone.fc = nn.Identity()
+        self.classifier = nn.Conv2d(2048, num_classes, 1, bias=False)
+        self.num_classes = num_classes
+
+    def features(self, x):
+        b = self.backbone
+        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+        return b.layer4(b.layer3(b.layer2(b.layer1(x))))
+
+    def forward(self, x):
+        return self.classifier(F.adaptive_avg_pool2d(self.features(x), 1)).flatten(1)
+
+    def cam(self, x):
+        return self.classifier(self.features(x))
+
+
+def vit_b16_cam(image_size: int, num_classes: int = 20) -> "ViTCAM":
+    """The paper's ViT: ViT-B/16 (12 layers, 12 heads, width 768) with the patch-token CAM head."""
+    return ViTCAM(num_classes, image_size, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072)
+
+
+def load_imagenet_weights(model: nn.Module, path) -> nn.Module:
+    """Load a user-supplied ImageNet state dict of torchvision's resnet50 / vit_b_16 (read with
+    weights_only=True) into the backbone of `ResNet50CAM` / `vit_b16_cam`; the ImageNet classifier
+    head is dropped, a ViT's position embeddings are resized to this image size. Any other missing or
+    unexpected key is an error naming the file."""
+    from benchlib import BenchlibError
+    from benchlib.torchutil import load_checkpoint
+    from torchvision.models.vision_transformer import interpolate_embeddings
+
+    state = load_checkpoint(path)
+    if not isinstance(state, dict):
+        raise BenchlibError(f"{path}: expected a state dict (a mapping of parameter names to tensors)")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if isinstance(model, ResNet50CAM):
+        target, head = model.backbone, ("fc.",)
+    elif isinstance(model, ViTCAM):
+        target, head = model.vit, ("heads.",)
+        if "encoder.pos_embedding" in state and state["encoder.pos_embedding"].shape != target.encoder.pos_embedding.shape:
+            state = interpolate_embeddings(model.grid * model.vit.patch_size, model.vit.patch_size, state)
+    else:
+        raise BenchlibError(f"{path}: ImageNet weights fit only the paper networks (ResNet-50, ViT-B/16)")
+    state = {k: v for k, v in state.items() if not k.startswith(head)}
+    try:
+        missing, unexpected = target.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise BenchlibError(f"{path}: does not fit {type(model).__name__} ({e})") from None
+    missing = [k for k in missing if not k.startswith(head)]
+    if missing or unexpected:
+        raise BenchlibError(f"{path}: not a torchvision {'ResNet-50' if head == ('fc.',) else 'ViT-B/16'} "
+                            f"state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model
+
+
+def build_classifier(kind: str, image_size: int, backbones: str = "small", weights: str = "", **kw) -> nn.Module:
+    """`kind` resnet / vit; `backbones` "small" (this chapter's reduced networks, trained from
+    scratch) or "paper" (ResNet-50 / ViT-B/16, optionally initialised from `weights`)."""
+    if backbones == "paper":
+        model = ResNet50CAM() if kind == "resnet" else vit_b16_cam(image_size) if kind == "vit" else None
+        if model is None:
+            raise ValueError(f"unknown classifier {kind!r}")
+        return load_imagenet_weights(model, weights) if weights else model
+    if backbones != "small":
+        raise ValueError(f"backbones must be 'small' or 'paper', got {backbones!r}")
     if kind == "resnet":
         return ResNetCAM(**kw)
     if kind == "vit":

@@ -1,0 +1,183 @@
+"""Training stages of the ORANDNet chapter: the two classifiers, the ORANDNet FCN, the affinity
+refinement and the second-stage segmentation network (each a small AdamW loop)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchlib import BenchlibError
+from benchlib.torchutil import autocast, load_checkpoint, seed_everything
+
+from . import models as M
+from .data import Split
+
+MIN_SIDE = 12  # scale scheduling never shrinks an image side below this many pixels
+
+
+def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_decay=0.0, transform=None):
+    """AdamW + polynomial decay (power 0.9) over `epochs` passes of shuffled mini-batches; bf16
+    autocast and channels_last on CUDA. `transform(epoch, batch_tensors)` may augment / rescale."""
+    device = torch.device(device)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    n = len(tensors[0])
+    total = max(1, epochs * math.ceil(n / batch))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - min(s, total - 1) / total) ** 0.9)
+    model.train()
+    for ep in range(epochs):
+        perm = torch.randperm(n, generator=g)
+        for s in range(0, n, batch):
+            idx = perm[s:s + batch]
+            xb = [t[idx].to(device, non_blocking=True) for t in tensors]
+            if transform is not None:
+                xb = transform(ep, xb, g)
+            with autocast(device):
+                loss = loss_fn(model, *xb)
+            opt.zero_grad(set_to_none=True)
+            loss.float().backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    return model
+
+
+def _flip(ep, xb, g):
+    """Random horizontal flip of every spatial tensor in the batch (same flip for all)."""
+    keep = torch.rand(xb[0].shape[0], generator=g) < 0.5
+    out = []
+    for t in xb:
+        if t.dim() >= 3:
+            t = torch.where(keep.to(t.device).view(-1, *([1] * (t.dim() - 1))), t, t.flip(-1))
+        out.append(t)
+    return out
+
+
+def train_classifier(kind: str, train: Split, cfg, seed: int):
+    seed_everything(seed)
+    model = M.build_classifier(kind, cfg.image_size, cfg.backbones,
+                               cfg.resnet_weights if kind == "resnet" else cfg.vit_weights)
+    ckpt = cfg.resnet_checkpoint if kind == "resnet" else cfg.vit_checkpoint
+    if ckpt:  # a user's weights for this architecture, read with weights_only=True
+        try:
+            model.load_state_dict(load_checkpoint(ckpt))
+        except RuntimeError as e:
+            raise BenchlibError(f"{ckpt}: not a state_dict of this chapter's {kind} classifier ({e})") from None
+        return model.to(cfg.device).eval()
+    x, y = M.to_tensor(train.images), torch.from_numpy(train.labels).float()
+    lossf = torch.nn.MultiLabelSoftMarginLoss()
+    epochs, lr, wd = (cfg.cls_epochs, 3e-3, 1e-4) if kind == "resnet" else (cfg.vit_epochs, 2e-3, 1e-4)
+    return _fit(model, [x, y], lambda m, xb, yb: lossf(m(xb), yb), epochs=epochs, lr=lr, batch=16,
+                device=cfg.device, seed=seed, weight_decay=wd, transform=_flip)
+
+
+def train_orandnet(or_cams, and_cams, cfg, seed: int):
+    """Fit the FCN from every (image, labelled class) OR map to its AND map."""
+    seed_everything(seed)
+    x = torch.from_numpy(np.concatenate(or_cams)[:, None])
+    y = torch.from_numpy(np.concatenate(and_cams)[:, None])
+    return _fit(M.OrAndNet(), [x, y], lambda m, xb, yb: M.orand_loss(m(xb), yb), epochs=cfg.orand_epochs,
+                lr=3e-3, batch=8, device=cfg.device, seed=seed, transform=_flip)
+
+
+@torch.no_grad()
+def apply_orandnet(model, or_cams, device) -> list:
+    """ORANDNet at test time: the FCN on the OR CAM, sigmoid, then per-class max normalisation."""
+    out = []
+    for c in or_cams:
+        if len(c) == 0:
+            out.append(c)
+            continue
+        p = torch.sigmoid(model(torch.from_numpy(c[:, None]).to(device)).float())[:, 0].cpu().numpy()
+        out.append(M._max_normalise(p).astype(np.float32))
+    return out
+
+
+def affinity_seeds(cams, classes, size: int, fg: float = 0.4, bg: float = 0.1) -> torch.Tensor:
+    """Confident labels at stride 4: class k where the strongest CAM ≥ `fg` (k = its class), background
+    where every CAM < `bg`, unsure (−1) elsewhere. Returns N×(h·w) int64."""
+    h = size // 4
+    out = np.full((len(cams), h * h), -1, np.int64)
+    for i, (c, cl) in enumerate(zip(cams, classes)):
+        if len(c) == 0:
+            out[i] = 0
+            continue
+        small = F.avg_pool2d(torch.from_numpy(c)[None], 4)[0].numpy()
+        top, arg = small.max(0), small.argmax(0)
+        lab = np.full(top.shape, -1, np.int64)
+        lab[top < bg] = 0
+        lab[top >= fg] = np.asarray(cl)[arg[top >= fg]]
+        out[i] = lab.ravel()
+    return torch.from_numpy(out)
+
+
+def train_affinity(train: Split, cams, cfg, seed: int, radius: int = 4):
+    seed_everything(seed)
+    seeds = affinity_seeds(cams, train.classes, cfg.image_size)
+    h = cfg.image_size // 4
+    i, j = M.pair_indices(h, h, radius)
+
+    def loss(m, xb, sb):
+        ii, jj = i.to(xb.device), j.to(xb.device)
+        return M.affinity_loss(M.affinities(m(xb).float(), ii, jj), sb, ii, jj)
+
+    return _fit(M.AffinityNet(), [M.to_tensor(train.images), seeds], loss, epochs=cfg.aff_epochs, lr=2e-3,
+                batch=16, device=cfg.device, seed=seed)
+
+
+@torch.no_grad()
+def refine(model, train: Split, cams, device, radius: int = 4) -> list:
+    """Random walk of each image's CAMs (at stride 4) over the learned affinities, back to full size."""
+    size = train.images.shape[1]
+    out = []
+    for b in range(0, len(cams), 64):
+        feats = model(M.to_tensor(train.images[b:b + 64]).to(device)).float()
+        for f, c in zip(feats, cams[b:b + 64]):
+            if len(c) == 0:
+                out.append(c)
+                continue
+            small = F.avg_pool2d(torch.from_numpy(c).to(f.device)[None], 4)[0]
+            walked = M.random_walk(f, small, radius=radius, beta=8.0, steps=4)
+            up = F.interpolate(walked[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+            out.append(M._max_normalise(up.clamp(min=0).cpu().numpy()).astype(np.float32))
+    return out
+
+
+def effective_schedule(schedule, size: int, min_side: int = MIN_SIDE) -> tuple:
+    """The scale schedule at this image size: each factor capped so that no side falls below
+    `min_side` pixels (at 48 px the paper's ×8 would leave 6×6 images, where objects vanish)."""
+    cap = max(1, size // min_side)
+    return tuple((min(int(f), cap), int(until)) for f, until in schedule if min(int(f), cap) > 1)
+
+
+def train_segnet(train: Split, pseudo_masks: np.ndarray, cfg, seed: int, schedule=()):
+    """Second stage on (image, pseudo-mask) pairs; `schedule` = ((factor, until_epoch), …) is the
+    paper's scale scheduling (pairs downsampled by factor while epoch < until_epoch), applied with
+    `effective_schedule` (no side below MIN_SIDE pixels)."""
+    seed_everything(seed)
+    schedule = effective_schedule(schedule, train.images.shape[1])
+
+    def transform(ep, xb, g):
+        xb = _flip(ep, xb, g)
+        factor = next((f for f, until in schedule if ep < until), 1)
+        return list(M.downsample_pair(xb[0], xb[1], factor))
+
+    return _fit(M.SegNet(width=24), [M.to_tensor(train.images), torch.from_numpy(pseudo_masks.astype(np.int64))],
+                lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb, ignore_index=255),
+                epochs=cfg.seg_epochs, lr=1e-2, batch=16, device=cfg.device, seed=seed, transform=transform)
+
+
+@torch.no_grad()
+def predict_segnet(model, split: Split, device) -> np.ndarray:
+    preds = []
+    for b in range(0, len(split.images), 64):
+        with autocast(device):
+            logits = model(M.to_tensor(split.images[b:b + 64]).to(device))
+        preds.append(logits.float().argmax(1).cpu().numpy().astype(np.uint8))
+    return np.concatenate(preds)
+
