@@ -58,7 +58,7 @@ def test_bad_inputs_name_the_file(tmp_path):
     with pytest.raises(BenchlibError, match=r"masks/a.png: mask size \(10, 10\) does not match"):
         D.load_image_set(tmp_path)[0]
     (tmp_path / "masks" / "a.png").write_bytes(b"garbage")
-    with pytest.raises(BenchlibError, match="a.png: cannot read image"):
+    with pytest.raises(BenchlibError, match="masks/a.png: not a readable image"):
         D.load_image_set(tmp_path)[0]
     seq = tmp_path / "v" / "JPEGImages" / "480p" / "s"
     seq.mkdir(parents=True)

@@ -23,6 +23,7 @@ from PIL import Image
 
 from benchlib import BenchlibError
 from benchlib.datasets import Dataset, resolve
+from benchlib.safeio import contained, read_image, read_text
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
 TWIN_NAME = "synth-sam"
@@ -30,24 +31,76 @@ TWIN_VERSION = 1  # bump when the generator changes: the cached twin is then rew
 
 
 # ----------------------------------------------------------------------------- reading
-def _read(path: Path, mode: str) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.array(im.convert(mode) if mode == "RGB" else im)  # a writable copy
-    except (OSError, ValueError) as e:
-        raise BenchlibError(f"{path}: cannot read image ({e})") from None
+def _read(path: Path, mode: str | None) -> np.ndarray:
+    """Decode through `benchlib.safeio.read_image` (size checked from the header, truncated data
+    refused); mode None keeps a palette PNG's object ids."""
+    return read_image(path, mode)
+
+
+def davis_palette() -> np.ndarray:
+    """The 256 colours of the DAVIS (= PASCAL VOC) palette, index = object id (255 = void)."""
+    pal = np.zeros((256, 3), np.uint8)
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = (r, g, b)
+    return pal
+
+
+def _rgb_code(c: np.ndarray) -> np.ndarray:
+    """One integer per RGB colour (…×3 → …)."""
+    return (c[..., 0].astype(np.int64) << 16) | (c[..., 1].astype(np.int64) << 8) | c[..., 2]
+
+
+def _colour_ids(m: np.ndarray, path: Path) -> np.ndarray:
+    """An H×W×3 mask as an id map. A grey mask saved as RGB keeps its grey values; one colour on
+    black is one object (as before); several colours are object ids only when every colour is a
+    DAVIS palette entry (a DAVIS annotation re-saved as RGB) — any other colour coding is refused,
+    because collapsing it would silently merge the objects into one."""
+    if (m[..., 0] == m[..., 1]).all() and (m[..., 0] == m[..., 2]).all():
+        return np.ascontiguousarray(m[..., 0])
+    colours = np.unique(m.reshape(-1, 3), axis=0)
+    colours = colours[colours.any(axis=1)]
+    if len(colours) <= 1:
+        return m.any(axis=2).astype(np.uint8)
+    pal = davis_palette()
+    index = dict(zip(_rgb_code(pal).tolist(), range(256)))
+    unknown = [tuple(int(v) for v in c) for c in colours if int(_rgb_code(c)) not in index]
+    if unknown:
+        raise BenchlibError(
+            f"{path}: a colour-coded mask with {len(colours)} colours, {len(unknown)} of them not in the DAVIS "
+            f"palette (e.g. RGB {unknown[0]}); save instance masks as palette PNGs (DAVIS) or as an id map "
+            f"(0 = background, 1, 2, … = objects)")
+    ids = np.zeros(m.shape[:2], np.uint8)
+    flat = _rgb_code(m)
+    for c in colours:
+        ids[flat == int(_rgb_code(c))] = index[int(_rgb_code(c))]
+    return ids
 
 
 def read_mask(path: Path, shape=None) -> np.ndarray:
-    """An instance-id mask as uint8 H×W; checks the size against the image's."""
-    m = _read(path, "mask")
-    if m.ndim == 3:  # an RGB-saved binary mask: any channel set = object
-        m = (m.max(axis=2) > 0).astype(np.uint8)
+    """An instance-id mask as an integer H×W array; checks the size against the image's."""
+    m = _read(path, None)
+    if m.ndim == 3 and m.shape[2] in (2, 4):  # grey / colour with an alpha channel
+        alpha = m[..., -1]
+        if alpha.min() != alpha.max():
+            raise BenchlibError(f"{path}: a mask with a varying alpha channel (transparency is not an object "
+                                f"id); save the mask without transparency")
+        m = m[..., :-1]
+    if m.ndim == 3 and m.shape[2] == 1:
+        m = m[..., 0]
+    if m.ndim == 3 and m.shape[2] == 3:
+        m = _colour_ids(m, path)
     if m.dtype == np.bool_:
         m = m.astype(np.uint8)
     if m.ndim != 2 or m.dtype not in (np.uint8, np.uint16, np.int32):
         raise BenchlibError(f"{path}: a mask must be a single-channel integer image, got {m.dtype} {m.shape}")
+    if m.dtype == np.int32 and m.min() < 0:
+        raise BenchlibError(f"{path}: negative object ids (min {int(m.min())}); ids are 0 = background, 1, 2, …")
     if shape is not None and m.shape != tuple(shape[:2]):
         raise BenchlibError(f"{path}: mask size {m.shape} does not match its image {tuple(shape[:2])}")
     return m
@@ -84,9 +137,12 @@ def load_image_set(root) -> ImageMaskSet:
     root = Path(root)
     if not is_image_set(root):
         raise BenchlibError(f"{root}: expected folders images/ and masks/")
-    ids = []
+    ids, seen = [], {}
     for p in sorted((root / "images").iterdir()):
         if p.suffix.lower() in IMAGE_EXT:
+            if p.stem in seen:  # a.jpg and a.png would share masks/a.png and count its objects twice
+                raise BenchlibError(f"{p}: same id {p.stem!r} as {seen[p.stem].name}; one image per mask")
+            seen[p.stem] = p
             if not (root / "masks" / f"{p.stem}.png").is_file():
                 raise BenchlibError(f"{p}: no mask masks/{p.stem}.png")
             ids.append((p.stem, p))
@@ -100,46 +156,87 @@ def is_davis(root) -> bool:
     return (root / "JPEGImages" / "480p").is_dir() and (root / "Annotations" / "480p").is_dir()
 
 
+def _sequence_dir(root: Path, kind: str, seq: str, where: str) -> Path:
+    """JPEGImages/480p/<seq> or Annotations/480p/<seq>; a sequence name from a list is one folder
+    name, kept inside the data root (no `..`, no absolute path, no sub-folder)."""
+    base = Path(root) / kind / "480p"
+    p = contained(base, seq, where)
+    if p.parent != base:
+        raise BenchlibError(f"{where}: {seq!r} is not a sequence name (one folder under {base})")
+    return p
+
+
 def davis_sequences(root) -> list[str]:
     root = Path(root)
     if not is_davis(root):
         raise BenchlibError(f"{root}: expected DAVIS folders JPEGImages/480p and Annotations/480p")
     listing = root / "ImageSets" / "2017" / "val.txt"
     if listing.is_file():
-        seqs = [s.strip() for s in listing.read_text().splitlines() if s.strip()]
+        seqs, first = [], {}
+        for n, line in enumerate(read_text(listing).splitlines(), start=1):
+            s = line.strip()
+            if not s:
+                continue
+            where = f"{listing}, line {n}"
+            _sequence_dir(root, "JPEGImages", s, where)
+            if s in first:  # a repeated sequence would count its frames twice
+                raise BenchlibError(f"{where}: sequence {s!r} repeated (first on line {first[s]})")
+            first[s] = n
+            seqs.append(s)
+        if not seqs:
+            raise BenchlibError(f"{listing}: lists no sequences")
     else:
         seqs = sorted(p.name for p in (root / "JPEGImages" / "480p").iterdir() if p.is_dir())
+        if not seqs:
+            raise BenchlibError(f"{root / 'JPEGImages' / '480p'}: no sequence folders")
     for s in seqs:
         if not (root / "JPEGImages" / "480p" / s).is_dir():
             raise BenchlibError(f"{root / 'JPEGImages' / '480p' / s}: sequence listed but missing")
+        if not (root / "Annotations" / "480p" / s).is_dir():
+            raise BenchlibError(f"{root / 'Annotations' / '480p' / s}: sequence has frames but no annotations")
     return seqs
 
 
 def davis_frames_dir(root, seq: str) -> Path:
-    return Path(root) / "JPEGImages" / "480p" / seq
+    return _sequence_dir(root, "JPEGImages", seq, "DAVIS sequence name")
 
 
 def load_davis_sequence(root, seq: str, n_frames: int | None = None):
     """(frames list of H×W×3 uint8, masks list of H×W id maps; only the first is needed as a
     prompt, the rest are ground truth). Frame files must be 00000.jpg, 00001.jpg, … (the
-    layout SAM 2's video predictor reads)."""
+    layout SAM 2's video predictor reads). Every frame of the sequence is decoded and checked,
+    also those past `n_frames`: SAM 2's video predictor reads the whole folder itself."""
     root = Path(root)
-    fdir, adir = davis_frames_dir(root, seq), root / "Annotations" / "480p" / seq
+    fdir = davis_frames_dir(root, seq)
+    adir = _sequence_dir(root, "Annotations", seq, "DAVIS sequence name")
+    if not fdir.is_dir():
+        raise BenchlibError(f"{fdir}: sequence folder missing")
     names = sorted((p for p in fdir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")), key=lambda p: p.stem)
     if not names:
         raise BenchlibError(f"{fdir}: no JPEG frames")
     for i, p in enumerate(names):
+        if i and p.stem == names[i - 1].stem:
+            raise BenchlibError(f"{p}: frame {p.stem} twice ({names[i - 1].name} and {p.name})")
         if not p.stem.isdigit() or int(p.stem) != i:
             raise BenchlibError(f"{p}: frames must be numbered 00000.jpg, 00001.jpg, … without gaps")
-    names = names[:n_frames] if n_frames else names
+    if len(names) < 2:
+        raise BenchlibError(f"{fdir}: a video needs at least 2 frames, found {len(names)}")
+    keep = len(names[:n_frames]) if n_frames else len(names)
     frames, masks = [], []
-    for p in names:
+    for i, p in enumerate(names):
         f = _read(p, "RGB")
+        if frames and f.shape != frames[0].shape:  # the video predictor needs one frame size
+            raise BenchlibError(f"{p}: frame size {f.shape[:2]} differs from {names[0].name}'s {frames[0].shape[:2]}")
+        if i >= keep:
+            continue
         a = adir / f"{p.stem}.png"
         if not a.is_file():
             raise BenchlibError(f"{a}: annotation missing for frame {p.name}")
         frames.append(f)
         masks.append(read_mask(a, f.shape))
+        if i == 0 and not (masks[0] == 1).any():  # the chapter prompts and scores object 1
+            raise BenchlibError(f"{a}: the first annotation has no object 1 (ids present: "
+                                f"{sorted(int(v) for v in np.unique(masks[0]))}); DAVIS numbers objects 1, 2, …")
     return frames, masks
 
 

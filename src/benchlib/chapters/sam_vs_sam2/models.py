@@ -4,8 +4,8 @@ Models are built from the packages' own code (`segment_anything`, and `sam2` fro
 `rf-sam-2` wheel) with random weights by default, or from checkpoint files the user passes
 (the official file names are listed in `CHECKPOINT_FILES`). Nothing is ever fetched from a hub.
 Checkpoints are read with `torch.load(weights_only=True)` (`torchutil.load_checkpoint`) and
-checked key by key and shape by shape before loading, so a wrong file fails with a message that
-names the file, the variant and what does not match.
+checked key by key, shape by shape and for non-finite values before loading, so a wrong file
+fails with a message that names the file, the variant and what does not match.
 """
 from __future__ import annotations
 
@@ -128,9 +128,18 @@ def state_dict_from_file(path) -> dict:
     obj = load_checkpoint(path)
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
-    if not isinstance(obj, dict) or not obj or not all(hasattr(t, "shape") for t in obj.values()):
+    import torch
+
+    if not isinstance(obj, dict) or not obj or not all(isinstance(t, torch.Tensor) for t in obj.values()):
         raise BenchlibError(f"{path}: not a model state dict (expected a mapping of parameter names "
                             f"to tensors, or such a mapping under 'model')")
+    # A file of NaN / inf loads without complaint and then gives NaN masks (all-background after
+    # thresholding), which would read as a very bad model rather than a broken file.
+    bad = [k for k, t in obj.items() if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
+    if bad:
+        more = f" … (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise BenchlibError(f"{path}: {len(bad)} of {len(obj)} tensors hold NaN or infinite values "
+                            f"({', '.join(map(str, bad[:5]))}{more}); the checkpoint is corrupt")
     return obj
 
 
