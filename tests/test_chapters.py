@@ -114,7 +114,7 @@ def test_throwaway_chapter_from_template_runs_and_gets_a_page(tmp_path):
     assert listed.returncode == 0 and "throwaway" in listed.stdout and "A throw-away chapter" in listed.stdout
     results, out = tmp_path / "results", tmp_path / "build"
     done = run("run", "--profile", "smoke", "--only", "throwaway", "--results-root", str(results),
-               "--data-root", str(tmp_path / "data"), "--book", "--out", str(out))
+               "--data-root", str(tmp_path / "data"), "--make-twins", "--book", "--out", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     claims = (results / "smoke" / "throwaway" / "claims.csv").read_text()
     assert "threshold_beats_majority" in claims
