@@ -25,3 +25,18 @@ def test_load_checkpoint_names_the_file(tmp_path):
     good = tmp_path / "ok.pt"
     torch.save({"w": torch.ones(2)}, good)
     assert torch.equal(torchutil.load_checkpoint(good)["w"], torch.ones(2))
+
+
+def test_load_checkpoint_refuses_non_finite_tensors(tmp_path):
+    import pytest as _pytest
+    import torch
+
+    from benchlib import BenchlibError
+    from benchlib.torchutil import load_checkpoint
+
+    good, bad = tmp_path / "good.pt", tmp_path / "bad.pt"
+    torch.save({"model": {"w": torch.ones(2), "n": torch.tensor(3)}}, good)
+    assert load_checkpoint(good)["model"]["w"].sum() == 2
+    torch.save({"model": {"w": torch.tensor([1.0, float("nan")])}}, bad)
+    with _pytest.raises(BenchlibError, match=r"bad\.pt: 1 tensor.*model\.w"):
+        load_checkpoint(bad)

@@ -100,6 +100,24 @@ def load_checkpoint(path, map_location="cpu"):
     if not p.is_file():
         raise BenchlibError(f"{p}: checkpoint file not found")
     try:
-        return torch.load(p, map_location=map_location, weights_only=True)
+        obj = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - re-raised with the file named
         raise BenchlibError(f"{p}: cannot load checkpoint ({type(e).__name__}: {e})") from None
+    bad = [k for k, v in _tensors(obj) if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise BenchlibError(f"{p}: {len(bad)} tensor(s) hold NaN or infinite values (first: {', '.join(bad[:3])})")
+    return obj
+
+
+def _tensors(obj, prefix=""):
+    """(name, tensor) pairs of a (nested) checkpoint."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        yield prefix or "tensor", obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f"{prefix}[{i}]")
