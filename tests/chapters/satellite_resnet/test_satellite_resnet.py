@@ -6,9 +6,12 @@ import tifffile
 import torch
 
 from benchlib import BenchlibError
-from benchlib.data import satellite as sd
-from benchlib.experiments import satellite_resnet as sat
-from benchlib.models.satellite import MODEL_NAMES, architecture_table, build_model, parameter_count
+from benchlib.chapters.satellite_resnet import data as sd
+from benchlib.chapters.satellite_resnet import evaluate as ev
+from benchlib.chapters.satellite_resnet import refine as rf
+from benchlib.chapters.satellite_resnet import report as rp
+from benchlib.chapters.satellite_resnet import train as tr
+from benchlib.chapters.satellite_resnet.models import MODEL_NAMES, architecture_table, build_model, parameter_count
 from benchlib.papers import load_table
 
 
@@ -33,6 +36,28 @@ def test_architecture_counts_by_hand():
     for name, total in (("unet19", 19), ("unet35", 35)):
         u = architecture_table(name)
         assert u["convolutions"].sum() - u["transposed"].sum() == total
+
+
+def test_parameter_counts_by_hand():
+    """Learnable parameters at full width, 4 bands, 2 classes, counted by hand (weights + BN scale and
+    shift; convolutions without bias except the U-Net's 2×2 up-convolutions and both classifiers)."""
+    # Prop-18 encoder: 7×7 stem 4→64 (12 544 + BN 128); ResNet-18 stages 64, 128, 256, 512 with two
+    # BasicBlocks each (2 × 3×3 conv + 2 BN; a 1×1 projection + BN on the first of stages 2–4):
+    stage1 = 2 * (2 * 64 * 64 * 9 + 2 * 128)
+    stage2 = (64 * 128 * 9 + 128 * 128 * 9 + 2 * 256 + 64 * 128 + 256) + (2 * 128 * 128 * 9 + 2 * 256)
+    stage3 = (128 * 256 * 9 + 256 * 256 * 9 + 2 * 512 + 128 * 256 + 512) + (2 * 256 * 256 * 9 + 2 * 512)
+    stage4 = (256 * 512 * 9 + 512 * 512 * 9 + 2 * 1024 + 256 * 512 + 1024) + (2 * 512 * 512 * 9 + 2 * 1024)
+    encoder = 4 * 64 * 49 + 128 + stage1 + stage2 + stage3 + stage4
+    assert encoder == 11_179_648
+    # decoder: 4×4 transposed convs 512→256, 512→128, 256→64, 128→64, 128→64 (+ BN); 3×3 conv 4→64 on
+    # the input (+ BN); 1×1 classifier 128→2 with bias
+    decoder = (16 * (512 * 256 + 512 * 128 + 256 * 64 + 128 * 64 + 128 * 64) + 2 * (256 + 128 + 64 + 64 + 64)
+               + 4 * 64 * 9 + 128 + 128 * 2 + 2)
+    assert parameter_count("prop18") == encoder + decoder == 14_853_506
+    # U-Net(19): two 3×3 conv + BN per level, widths 64 … 1024; 2×2 up-convolutions with bias
+    enc = sum(cin * c * 9 + c * c * 9 + 4 * c for cin, c in ((4, 64), (64, 128), (128, 256), (256, 512), (512, 1024)))
+    dec = sum(2 * c * c * 4 + c + 2 * c * c * 9 + c * c * 9 + 4 * c for c in (512, 256, 128, 64)) + 64 * 2 + 2
+    assert parameter_count("unet19") == enc + dec == 31_038_274
 
 
 def test_models_keep_resolution_and_width_divides_channels():
@@ -76,8 +101,8 @@ def test_real_format_folder_loads_through_the_same_loader(tmp_path):
     np.testing.assert_array_equal(s.image, raw.astype(np.float32))
     gt = tifffile.imread(root / "train" / "gt" / "city0.tif")
     np.testing.assert_array_equal(s.mask, (gt == 255).astype(np.uint8))
-    path, name = sd.resolve_data(root)
-    assert path == root and "GeoTIFF" in name
+    found = sd.dataset(root)
+    assert found.root == root and "GeoTIFF" in found.name and not found.is_twin
 
 
 def test_band_sequential_geotiff_roundtrip(tmp_path):
@@ -140,11 +165,14 @@ def test_missing_mask_and_missing_folders(tmp_path):
 
 # --------------------------------------------------------------------------- twin
 def test_twin_is_deterministic_reused_and_shaped_like_the_paper(tmp_path):
-    a = sd.synthetic_twin(tmp_path / "a", seed=3, scale=60, train_size=96)
+    found = sd.dataset(tmp_path / "a", seed=3, scale=60, train_size=96)
+    a = found.root
+    assert found.is_twin and found.name == "synth-sat twin, seed 3"
     b = sd.write_twin(tmp_path / "b", seed=3, scale=60, train_size=96)
     for rel in ("train/images/D5.tif", "test/gt/D22.tif"):
         assert (a / rel).read_bytes() == (b / rel).read_bytes()
-    assert sd.synthetic_twin(tmp_path / "a", seed=3, scale=60, train_size=96) == a
+    assert sd.dataset(tmp_path / "a", seed=3, scale=60, train_size=96).root == a
+    assert sd.dataset(tmp_path / "a", seed=4, scale=60, train_size=96).root != a   # settings name the folder
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]   # no temp folder left
     ds = sd.load_dataset(a)
     assert [s.name for s in ds["test"]] == ["D12", "D19", "D22"]
@@ -159,17 +187,17 @@ def test_twin_is_deterministic_reused_and_shaped_like_the_paper(tmp_path):
 
 # --------------------------------------------------------------------------- tiling and stitching
 def test_tile_starts_by_hand():
-    assert sat.tile_starts(100, 32, 20) == [0, 20, 40, 60, 68]
-    assert sat.tile_starts(20, 32, 10) == [0]
-    assert sat.tile_starts(64, 32, 32) == [0, 32]
+    assert ev.tile_starts(100, 32, 20) == [0, 20, 40, 60, 68]
+    assert ev.tile_starts(20, 32, 10) == [0]
+    assert ev.tile_starts(64, 32, 32) == [0, 32]
 
 
 def test_scene_within_one_tile_equals_direct_forward_pass():
     torch.manual_seed(0)
     model = build_model("prop18", width=16).eval()
     img = torch.randn(4, 64, 96)
-    fn = sat.model_fn(model, torch.device("cpu"))
-    out = sat.predict_scene(fn, img, tile=128, stride=64, multiple=32)
+    fn = ev.model_fn(model, torch.device("cpu"))
+    out = ev.predict_scene(fn, img, tile=128, stride=64, multiple=32)
     with torch.no_grad():
         direct = model(img[None]).softmax(1)[0]
     torch.testing.assert_close(out, direct, rtol=0, atol=0)
@@ -177,28 +205,30 @@ def test_scene_within_one_tile_equals_direct_forward_pass():
 
 def test_larger_scene_every_pixel_covered_and_weights_sum_to_one():
     H, W, tile, stride = 100, 130, 32, 20
-    cnt = sat.overlap_counts(H, W, tile, stride)
+    cnt = np.zeros((H, W), np.int64)          # how many windows cover each pixel
+    for y, x, h, w in ev.tile_windows(H, W, tile, stride):
+        cnt[y:y + h, x:x + w] += 1
     # rows: starts 0, 20, 40, 60, 68 -> rows 68..71 lie in three tiles; columns: starts 0, 20, ..., 80, 98
     # -> at most two; so at most 3 × 2 = 6 windows, and the corner pixel is in one
     assert cnt.min() >= 1 and cnt.max() == 6 and cnt[0, 0] == 1 and cnt[70, 100] == 6
     total = np.zeros((H, W))
-    for y, x, h, w in sat.tile_windows(H, W, tile, stride):
+    for y, x, h, w in ev.tile_windows(H, W, tile, stride):
         total[y:y + h, x:x + w] += 1.0 / cnt[y:y + h, x:x + w]
     np.testing.assert_allclose(total, 1.0, rtol=0, atol=1e-12)
 
 
 def test_identity_model_reproduces_input_exactly_through_tiling_and_stitching():
     img = torch.randn(3, 100, 130)
-    out = sat.predict_scene(lambda x: x, img, tile=48, stride=20, multiple=32)   # padded to 64, cropped back
+    out = ev.predict_scene(lambda x: x, img, tile=48, stride=20, multiple=32)   # padded to 64, cropped back
     assert torch.equal(out, img)
 
 
 def test_overlaps_are_averaged():
     # each tile outputs its own index: where two tiles overlap the result is their mean
     calls = iter(range(100))
-    out = sat.predict_scene(lambda x: torch.stack([torch.full_like(t, float(next(calls))) for t in x]),
+    out = ev.predict_scene(lambda x: torch.stack([torch.full_like(t, float(next(calls))) for t in x]),
                             torch.zeros(1, 10, 16), tile=10, stride=8, batch=1)
-    assert sat.tile_starts(16, 10, 8) == [0, 6]
+    assert ev.tile_starts(16, 10, 8) == [0, 6]
     assert out[0, 0, 0] == 0 and out[0, 0, 15] == 1 and out[0, 0, 7] == 0.5
 
 
@@ -210,28 +240,72 @@ def _scene(h, w, seed=0):
 
 def test_train_and_validation_areas_are_disjoint():
     s = _scene(200, 150)
-    cfg = sat.SampleConfig(tile=64, stride=24, crop=32, val_fraction=0.2)
-    train, val = sat.split_train_val(s, cfg)
+    cfg = tr.SampleConfig(tile=64, stride=24, crop=32, val_fraction=0.2)
+    train, val = tr.split_train_val(s, cfg)
     # validation band = bottom max(crop, 0.2 × 200) = 40 rows, from row 160; crops centred in it
     assert {y for y, _ in val} == {164}
     assert all(y + cfg.tile <= 160 for y, _ in train)
-    assert len(val) == 5 and len(train) == len(sat.tile_starts(160, 64, 24)) * len(sat.tile_starts(150, 64, 24))
+    assert len(val) == 5 and len(train) == len(ev.tile_starts(160, 64, 24)) * len(ev.tile_starts(150, 64, 24))
     with pytest.raises(BenchlibError, match="too small"):
-        sat.split_train_val(_scene(70, 150), cfg)
+        tr.split_train_val(_scene(70, 150), cfg)
 
 
 def test_augment_shapes_and_labels():
     s = _scene(64, 64)
     rng = np.random.default_rng(1)
     for _ in range(10):
-        img, msk = sat.augment(s.image, s.mask, 32, rng)
+        img, msk = tr.augment(s.image, s.mask, 32, rng)
         assert img.shape == (32, 32, 4) and msk.shape == (32, 32)
         assert set(np.unique(msk)) <= {0, 1}
 
 
+class _Stubborn(torch.nn.Module):
+    """Predicts 'ground' everywhere on its first `k` validations, then 'building' everywhere."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k, self.calls, self.w = k, 0, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        if self.training:
+            return torch.zeros(x.shape[0], 2, *x.shape[2:]) + self.w
+        self.calls += 1
+        found = self.calls > self.k * 2          # validation runs in batches: 2 per epoch below
+        out = torch.zeros(x.shape[0], 2, *x.shape[2:])
+        out[:, 1 if found else 0] = 1.0
+        return out
+
+
+def _tiny_samples():
+    s = _scene(120, 64, seed=3)
+    cfg = tr.SampleConfig(tile=64, stride=64, crop=32, val_fraction=0.2)
+    return tr.Samples.build([s], sd.Normaliser.fit([s]), cfg)
+
+
+def test_plateau_epochs_do_not_count_towards_the_budget_or_the_schedule():
+    samples = _tiny_samples()
+    assert len(samples.val) == 2                 # one validation batch of 1 crop each: 2 calls per epoch
+    cfg = tr.TrainConfig(batch=1, lr=0.1, lr_step=1, lr_gamma=0.5, max_epochs=3, patience=5)
+    h = tr.fit(_Stubborn(3), samples, cfg, torch.device("cpu"), seed=0)
+    # 3 epochs at F1 = 0 (not counted, learning rate untouched), then 3 counted epochs
+    assert list(h["val_f1"] > 0) == [False] * 3 + [True] * 3
+    assert list(h["lr"]) == [0.1, 0.1, 0.1, 0.1, 0.05, 0.025]
+    # a network that never leaves the plateau: max_epochs plateau epochs, then counted epochs at
+    # F1 0 until the patience runs out (one to set the best, one without improvement)
+    never = tr.fit(_Stubborn(100), samples, tr.TrainConfig(batch=1, max_epochs=2, patience=1),
+                   torch.device("cpu"), seed=0)
+    assert len(never) == 4 and (never["val_f1"] == 0).all()
+    # monitoring the cost (the paper's rule): a plain count of epochs
+    cost = tr.fit(_Stubborn(3), samples, tr.TrainConfig(batch=1, max_epochs=2, patience=5, monitor="cost"),
+                  torch.device("cpu"), seed=0)
+    assert len(cost) == 2
+    with pytest.raises(BenchlibError, match="monitor"):
+        tr.fit(_Stubborn(0), samples, tr.TrainConfig(monitor="iou"), torch.device("cpu"), seed=0)
+
+
 def test_normaliser_zero_mean_unit_std():
     s = _scene(30, 40)
-    n = sat.Normaliser.fit([s])
+    n = sd.Normaliser.fit([s])
     z = n(s.image).reshape(-1, 4)
     np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(z.std(0), 1, atol=1e-4)
@@ -241,37 +315,74 @@ def test_normaliser_zero_mean_unit_std():
 def test_block_counts_and_pooled_scores_by_hand():
     pred = np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 1]])
     mask = np.array([[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1]])
-    c = sat.block_counts(pred, mask, 2)
+    c = ev.block_counts(pred, mask, 2)
     # blocks: top-left TP2 FP1 TN1; top-right FN1 TN3; bottom-left TN4; bottom-right TP2 FP1 TN1
     np.testing.assert_array_equal(c, [[2, 1, 0, 1], [0, 0, 1, 3], [0, 0, 0, 4], [2, 1, 0, 1]])
-    u = sat.units_of({"A": c}, ["A"])
+    u = ev.area_units({"A": c}, ["A"])
     # pooled TP 4, FP 2, FN 1 -> F1 = 8 / 11; accuracy 13 / 16
-    assert sat.area_scores(u, "F1") == pytest.approx(8 / 11)
-    assert sat.area_scores(u, "accuracy") == pytest.approx(13 / 16)
+    assert ev.mean_score(u.sum(0), "F1") == pytest.approx(100 * 8 / 11)
+    assert ev.mean_score(u.mean(0), "accuracy") == pytest.approx(100 * 13 / 16)
     valid = np.ones((4, 4), bool); valid[:2, :2] = False
-    assert sat.block_counts(pred, mask, 2, valid)[0].sum() == 0
-    d, (lo, hi) = sat.paired_difference({"A": c}, {"A": c}, ["A"])
-    assert d == 0 and lo == 0 and hi == 0
+    assert ev.block_counts(pred, mask, 2, valid)[0].sum() == 0
+    # two areas: the mean of the per-area scores, each pooled over its own blocks only
+    other = np.array([[1, 0, 1, 2]])                     # F1 2/3, accuracy 3/4
+    u2 = ev.area_units({"A": c, "B": other}, ["A", "B"])
+    assert u2.shape == (5, 8) and (u2[4, :4] == 0).all() and (u2[:4, 4:] == 0).all()
+    assert ev.mean_score(u2.sum(0), "F1") == pytest.approx(100 * (8 / 11 + 2 / 3) / 2)
+    assert ev.mean_score(u2.sum(0), "accuracy") == pytest.approx(100 * (13 / 16 + 3 / 4) / 2)
+    with pytest.raises(BenchlibError, match="unknown metric"):
+        ev.mean_score(u.sum(0), "IoU")
+
+
+def test_measurements_pool_seeds_and_pair_models():
+    a = {"A": np.array([[2, 1, 0, 1], [0, 0, 1, 3]])}     # TP 2, FP 1, FN 1: F1 4 / 6
+    b = {"A": np.array([[1, 0, 1, 2], [0, 1, 1, 2]])}     # TP 1, FP 1, FN 2: F1 2 / 5
+    evals = [ev.Evaluation({}, {}, a), ev.Evaluation({}, {}, b)]
+    # pooled over both seeds: TP 3, FP 2, FN 3 -> F1 6 / 11
+    assert ev.pooled_score(evals, ["A"], "F1") == pytest.approx(100 * 6 / 11)
+    m = ev.score_measurement(evals, ["A"], "F1")
+    assert m.n_seeds == 2 and m.n_units == 4 and m.effect() == pytest.approx(100 * 6 / 11)
+    d = ev.counts_measurement([[a, b]], ["A"], lambda v: v[0] - v[1])
+    assert ev.pooled_value(d) == pytest.approx(100 * (4 / 6 - 2 / 5)) == pytest.approx(d.effect())
+    same = ev.counts_measurement([[a, a], [b, b]], ["A"], lambda v: v[0] - v[1])
+    from benchlib.claims import hierarchical_ci
+    assert ev.pooled_value(same) == 0 and hierarchical_ci(same, n_boot=200) == (0.0, 0.0)
 
 
 def test_refinement_region_and_outcome_colours():
-    assert sat.refinement_region(100, 200, 0.09) == (30, 60)
-    assert sat.refinement_region(50, 80, 0.01, min_side=32) == (32, 32)
-    m = sat.outcome_map(np.array([[1, 1, 0, 0]]), np.array([[1, 0, 0, 1]]))
-    np.testing.assert_allclose(m[0], [sat.OUTCOME_COLOURS[k] for k in ("TP", "FP", "TN", "FN")], atol=1e-6)
+    assert rf.refinement_region(100, 200, 0.09) == (30, 60)
+    assert rf.refinement_region(50, 80, 0.01, min_side=32) == (32, 32)
+    m = rp.outcome_map(np.array([[1, 1, 0, 0]]), np.array([[1, 0, 0, 1]]))
+    np.testing.assert_allclose(m[0], [rp.OUTCOME_COLOURS[k] for k in ("TP", "FP", "TN", "FN")], atol=1e-6)
+
+
+def _fake_run(scene, prob):
+    from types import SimpleNamespace
+
+    e = ev.Evaluation({"X": prob}, {"X": 0.0}, {"X": ev.block_counts(prob > 0.5, scene.mask, 16)})
+    return SimpleNamespace(test=[scene], areas=["X"], evals={"Prop-18": [e]}, refinements={})
 
 
 def test_explorer_redraws_scores_when_the_threshold_moves():
     s = _scene(32, 32)
     prob = np.where(s.mask == 1, 0.7, 0.2).astype(np.float32)
-    box = sat.explorer([s], {"M": {"X": prob}}, threshold=0.5)
-    controls, image, scores = box.children
+    run = _fake_run(s, prob)
+    probs = rp.probabilities(run)
+    assert "X 100.0" in rp.explorer_figure(run, probs, "X", "Prop-18", 0.5)._suptitle.get_text()  # perfect
+    assert "X 0.0" in rp.explorer_figure(run, probs, "X", "Prop-18", 0.8)._suptitle.get_text()    # nothing
+    box = rp.explorer(run)
+    controls, image = box.children
     assert bytes(image.value)[:4] == b"\x89PNG"
-    assert "<td>100.0</td>" in scores.value and "<td>0.0</td>" not in scores.value   # perfect at 0.5
     first = bytes(image.value)
-    controls.children[2].value = 0.8                       # nothing predicted: F1 0, accuracy < 100
-    assert "<td>0.0</td>" in scores.value and "<td>100.0</td>" not in scores.value
+    controls.children[2].value = 0.8
     assert bytes(image.value) != first
+
+
+def test_unknown_network_names_are_an_error_before_any_work():
+    from benchlib.chapters.satellite_resnet import pipeline
+
+    with pytest.raises(BenchlibError, match="unknown network.*'prop19'"):
+        pipeline.run(pipeline.Config(refine_models=["prop19"], data_root="/nonexistent"))
 
 
 def test_beside_paper_layout():
@@ -280,7 +391,10 @@ def test_beside_paper_layout():
     res = ChapterResults("satellite_resnet", "smoke")
     res.add("2", "Prop-18", "F1", 60.0, dataset="t", subset="D12")
     res.compare_with_paper("2")
-    t = sat.beside_paper(res.frame, "2")
+    res.add("2", "Prop-18", "F1", 61.0, dataset="t", subset="mean", ci=(59.0, 63.5))
+    t = rp.beside_paper(res.frame, "2")
+    assert t.loc[("Prop-18", "95% CI"), ("mean", "F1")] == "[59.0, 63.5]"
+    assert t.loc[("Prop-18", "95% CI"), ("D12", "F1")] == ""
     assert t.loc[("Prop-18", "paper"), ("D12", "F1")] == 57.08
     assert t.loc[("Prop-18", "Δ"), ("D12", "F1")] == pytest.approx(2.92)
     assert t.loc[("Prop-18", "ours"), ("D12", "F1")] == 60.0

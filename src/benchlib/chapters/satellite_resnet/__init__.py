@@ -8,7 +8,8 @@ SPEC = ChapterSpec(
     citation='Ghassemi et al., Satellite Image Segmentation with Deep Residual Architectures for Time-Critical Applications, EUSIPCO 2018',
     summary='Table I counted from the modules, F1 / accuracy across sensors, refinement, timing.',
     # Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
-    profiles={'smoke': {'models': ['prop18', 'unet19'],
+    profiles={'smoke': {'n_seeds': 1,
+           'models': ['prop18', 'unet19'],
            'refine_models': ['prop18', 'unet19'],
            'width': 16,
            'scene_scale': 30.0,
@@ -43,6 +44,7 @@ SPEC = ChapterSpec(
            'lr_step': 30,
            'max_epochs': 300,
            'patience': 5,
+           'monitor': 'cost',
            'refine_lr': 0.0001,
            'refine_steps': 2000,
            'refine_crop': 256,

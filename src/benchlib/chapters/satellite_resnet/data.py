@@ -1,39 +1,37 @@
-"""Satellite building segmentation data: GeoTIFF image / mask folders and their synthetic twin.
+"""Satellite building segmentation data: GeoTIFF image / mask folders and their synthetic twin."""
 
-On-disk layout (the same for a user's data and for the twin)::
+# On-disk layout (the same for a user's data and for the twin)::
+#
+#     <root>/train/images/<area>.tif   multi-band image (any band count, any integer/float dtype)
+#     <root>/train/gt/<area>.tif       single-band mask, same size: 0 = ground, 1 (or 255) = building
+#     <root>/test/images/<area>.tif    test areas (evaluated whole, never trained on)
+#     <root>/test/gt/<area>.tif
+#
+# This is Inria Aerial Image Labeling's layout (``train/images``, ``train/gt``; masks 0/255), with a
+# ``test`` split added because Inria's own test masks are not public: move a few Inria training
+# cities there.
+#
+# The twin (``write_twin``, resolved by ``dataset``) writes nine 4-band (B, G, R, NIR) scenes named like the paper's private
+# D-areas — D5, D13, D16, D17, D18, D20 for training, D12, D19, D22 for testing, the test sizes the
+# paper's divided by `scale`. Each scene is rendered as if by a different sensor: its own per-band gain
+# and offset, haze, noise, blur and off-nadir shear, so the test areas differ statistically from the
+# training areas — the difficulty the paper is about.
 
-    <root>/train/images/<area>.tif   multi-band image (any band count, any integer/float dtype)
-    <root>/train/gt/<area>.tif       single-band mask, same size: 0 = ground, 1 (or 255) = building
-    <root>/test/images/<area>.tif    test areas (evaluated whole, never trained on)
-    <root>/test/gt/<area>.tif
-
-This is Inria Aerial Image Labeling's layout (``train/images``, ``train/gt``; masks 0/255), with a
-``test`` split added because Inria's own test masks are not public: move a few Inria training
-cities there.
-
-The twin (``synthetic_twin``) writes nine 4-band (B, G, R, NIR) scenes named like the paper's private
-D-areas — D5, D13, D16, D17, D18, D20 for training, D12, D19, D22 for testing, the test sizes the
-paper's divided by `scale`. Each scene is rendered as if by a different sensor: its own per-band gain
-and offset, haze, noise, blur and off-nadir shear, so the test areas differ statistically from the
-training areas — the difficulty the paper is about.
-"""
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import BenchlibError
+from benchlib import BenchlibError
+from benchlib.datasets import Dataset, resolve
 
 TRAIN_AREAS = ("D5", "D13", "D16", "D17", "D18", "D20")
 TEST_AREAS = ("D12", "D19", "D22")
 # Paper, Sec. IV-A: test image sizes (width × height in pixels at 0.5 m).
 PAPER_TEST_SIZES = {"D12": (6000, 4500), "D19": (3700, 2100), "D22": (8700, 6600)}
-BANDS = ("B", "G", "R", "NIR")
+TWIN_VERSION = 1  # bump when the generator changes: the cached twin is then rewritten
 _EXTS = (".tif", ".tiff")
 
 
@@ -149,6 +147,21 @@ def load_dataset(root) -> dict[str, list[Scene]]:
                             "test/images, test/gt)")
     train = load_split(root, "train")
     return {"train": train, "test": load_split(root, "test", expected_bands=train[0].bands)}
+
+
+@dataclass
+class Normaliser:
+    """Per-channel mean / std of the training images, applied to every image (also at deployment)."""
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, scenes: list[Scene]) -> "Normaliser":
+        pix = np.concatenate([s.image.reshape(-1, s.bands) for s in scenes]).astype(np.float64)
+        return cls(pix.mean(0).astype(np.float32), np.maximum(pix.std(0), 1e-6).astype(np.float32))
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return ((image - self.mean) / self.std).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- writing
@@ -291,33 +304,10 @@ def write_twin(root, seed: int = 0, scale: float = 15.0, train_size: int = 288) 
     return root
 
 
-def synthetic_twin(data_root, seed: int = 0, scale: float = 15.0, train_size: int = 288) -> Path:
-    """The twin's folder under `data_root`, written on first use (atomically: into a temporary
-    sibling folder, then renamed) and reused afterwards."""
-    name = f"synth-sat-seed{seed}-scale{scale:g}-train{train_size}"
-    final = Path(data_root) / name
-    if is_dataset(final):
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=final.parent))
-    try:
-        write_twin(tmp, seed, scale, train_size)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_dataset(final):   # another process won the race: use theirs
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def resolve_data(data_root, seed: int = 0, scale: float = 15.0, train_size: int = 288) -> tuple[Path, str]:
-    """(dataset folder, its name for result rows): the real data when `data_root` holds the layout,
-    else the twin inside `data_root` (default: benchlib's data cache)."""
-    from ..paths import default_data_root
-
-    root = Path(data_root) if data_root else default_data_root()
-    if is_dataset(root):
-        return root, f"{root.name} (GeoTIFF folder)"
-    return synthetic_twin(root, seed, scale, train_size), f"synth-sat twin, seed {seed}"
+def dataset(data_root, seed: int = 0, scale: float = 15.0, train_size: int = 288) -> Dataset:
+    """The real GeoTIFF folder when `data_root` holds the layout, else the twin written under
+    `data_root` (default: benchlib's data cache) on first use and reused afterwards."""
+    return resolve(data_root, find_real=lambda p: p if is_dataset(p) else None, real_name="GeoTIFF folder",
+                   twin_name="synth-sat", twin_version=TWIN_VERSION,
+                   twin_settings={"seed": seed, "scale": scale, "train_size": train_size},
+                   write_twin=lambda folder: write_twin(folder, seed, scale, train_size), seed=seed)

@@ -1,27 +1,27 @@
-"""Residual encoder-decoder (Ghassemi et al., EUSIPCO 2018) and the U-Net baselines.
+"""Residual encoder-decoder (Ghassemi et al., EUSIPCO 2018) and the U-Net baselines."""
 
-Prop-N, as in the paper's Sec. III-A and Table I:
-- encoder: block 1 = one 7×7 stride-2 convolution (+ BN, ReLU) and 2×2 max pooling; blocks 2–5 =
-  the four residual stages of ResNet-N, built from torchvision's ``BasicBlock`` / ``Bottleneck``
-  (ResNet-200 = Bottleneck [3, 24, 36, 3], which torchvision does not ship);
-- decoder: five blocks of one 4×4 stride-2 transposed convolution + BN + ReLU. The output of decoder
-  block k is concatenated with the equally wide output of encoder block 5 − k ("balanced
-  concatenation"); the last one with 64 maps from a 3×3 convolution of the input at full resolution;
-  then a 1×1 classifier (softmax is applied by the caller, the loss works on logits).
+# Prop-N, as in the paper's Sec. III-A and Table I:
+# - encoder: block 1 = one 7×7 stride-2 convolution (+ BN, ReLU) and 2×2 max pooling; blocks 2–5 =
+#   the four residual stages of ResNet-N, built from torchvision's ``BasicBlock`` / ``Bottleneck``
+#   (ResNet-200 = Bottleneck [3, 24, 36, 3], which torchvision does not ship);
+# - decoder: five blocks of one 4×4 stride-2 transposed convolution + BN + ReLU. The output of decoder
+#   block k is concatenated with the equally wide output of encoder block 5 − k ("balanced
+#   concatenation"); the last one with 64 maps from a 3×3 convolution of the input at full resolution;
+#   then a 1×1 classifier (softmax is applied by the caller, the loss works on logits).
+#
+# Decoder design choice: the paper's Table I counts ONE convolution per decoder block, so that is what
+# is built here. The first author's later public code (sinaghassemi/semanticSegmentation, journal
+# version) adds two 3×3 convolutions after each transposed convolution; that variant is not built.
+#
+# U-Net(19) / U-Net(35): the paper gives only the convolution counts. U-Net(19) is Ronneberger's U-Net
+# (five levels of two 3×3 convolutions down, four levels of two up, 1×1 classifier: 10 + 8 + 1 = 19
+# convolutions, not counting the four 2×2 up-convolutions), with padded convolutions so that the output
+# has the input's size. U-Net(35) is our deeper variant: 3, 3, 4, 4, 4 convolutions per encoder level
+# and 4 per decoder level (18 + 16 + 1 = 35).
+#
+# ``width`` divides every channel count (for CPU-sized training); ``architecture_table`` always counts
+# the full-width model.
 
-Decoder design choice: the paper's Table I counts ONE convolution per decoder block, so that is what
-is built here. The first author's later public code (sinaghassemi/semanticSegmentation, journal
-version) adds two 3×3 convolutions after each transposed convolution; that variant is not built.
-
-U-Net(19) / U-Net(35): the paper gives only the convolution counts. U-Net(19) is Ronneberger's U-Net
-(five levels of two 3×3 convolutions down, four levels of two up, 1×1 classifier: 10 + 8 + 1 = 19
-convolutions, not counting the four 2×2 up-convolutions), with padded convolutions so that the output
-has the input's size. U-Net(35) is our deeper variant: 3, 3, 4, 4, 4 convolutions per encoder level
-and 4 per decoder level (18 + 16 + 1 = 35).
-
-``width`` divides every channel count (for CPU-sized training); ``architecture_table`` always counts
-the full-width model.
-"""
 from __future__ import annotations
 
 import pandas as pd
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
 
-from .. import BenchlibError
+from benchlib import BenchlibError
 
 # name -> (residual unit, units per stage of blocks 2..5)
 RESNETS = {

@@ -1,0 +1,178 @@
+"""Evaluation of a trained network on whole test scenes: tiled, stitched inference (overlaps
+averaged), per-block TP / FP / FN / TN counts, and the pooled F1 / accuracy measured from them."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchlib import BenchlibError
+from benchlib.claims import Measurement
+from benchlib.torchutil import autocast, synchronize
+
+from .data import Normaliser, Scene
+
+
+# =========================================================================== tiles
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets covering [0, length) with windows of `tile` (the last one shifted back to end
+    at the border); one window of the whole length when it is shorter than a tile."""
+    if tile < 1 or stride < 1:
+        raise BenchlibError(f"tile and stride must be positive, got {tile}, {stride}")
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def tile_windows(height: int, width: int, tile: int, stride: int) -> list[tuple[int, int, int, int]]:
+    """(y, x, h, w) windows covering the whole image; all of the same size."""
+    h, w = min(tile, height), min(tile, width)
+    return [(y, x, h, w) for y in tile_starts(height, tile, stride) for x in tile_starts(width, tile, stride)]
+
+
+# =========================================================================== stitched inference
+def predict_scene(fn, image: torch.Tensor, tile: int, stride: int, multiple: int = 1, batch: int = 4) -> torch.Tensor:
+    """Run `fn` (B × C × h × w → B × K × h × w) over `tile`-sized windows of a C × H × W image and
+    stitch the outputs; where windows overlap the outputs are averaged. Windows are padded (edge
+    replication) to a multiple of `multiple` and the padding cropped off again. Accumulation is in
+    float64, so averaging k identical values gives that value back exactly. Returns K × H × W float32."""
+    C, H, W = image.shape
+    wins = tile_windows(H, W, tile, stride)
+    wh, ww = wins[0][2], wins[0][3]
+    ph, pw = (-wh) % multiple, (-ww) % multiple
+    acc = None
+    cnt = torch.zeros(H, W, dtype=torch.float64)
+    for i in range(0, len(wins), batch):
+        group = wins[i:i + batch]
+        x = torch.stack([image[:, y:y + h, x_:x_ + w] for y, x_, h, w in group])
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        out = fn(x)[:, :, :wh, :ww].double().cpu()
+        if acc is None:
+            acc = torch.zeros(out.shape[1], H, W, dtype=torch.float64)
+        for (y, x_, h, w), o in zip(group, out):
+            acc[:, y:y + h, x_:x_ + w] += o
+            cnt[y:y + h, x_:x_ + w] += 1
+    return (acc / cnt).float()
+
+
+def model_fn(model, device):
+    """Softmax probabilities of a trained model, under the chapter's autocast."""
+    def fn(x):
+        with torch.no_grad(), autocast(device):
+            return model(x.to(device)).float().softmax(1)
+    return fn
+
+
+def predict_area(model, scene: Scene, norm: Normaliser, tile: int, stride: int, device, batch: int = 4):
+    """(building probability H × W float32, seconds for the whole scene: normalisation, tiling,
+    network and stitching; CUDA synchronised)."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    img = torch.from_numpy(norm(scene.image)).permute(2, 0, 1)
+    prob = predict_scene(model_fn(model, device), img, tile, stride, getattr(model, "multiple", 1), batch)[1]
+    synchronize(device)
+    return prob.numpy(), time.perf_counter() - t0
+
+
+# =========================================================================== scores
+def block_counts(pred: np.ndarray, mask: np.ndarray, block: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """TP, FP, FN, TN per block × block cell (the units of the bootstrap); pixels outside `valid`
+    are not counted. Returns n_blocks × 4 int64."""
+    p, t = pred.astype(bool), mask.astype(bool)
+    v = np.ones_like(p) if valid is None else valid.astype(bool)
+    H, W = p.shape
+    rows = []
+    for y in range(0, H, block):
+        for x in range(0, W, block):
+            sl = (slice(y, y + block), slice(x, x + block))
+            pp, tt, vv = p[sl], t[sl], v[sl]
+            rows.append([np.sum(pp & tt & vv), np.sum(pp & ~tt & vv), np.sum(~pp & tt & vv), np.sum(~pp & ~tt & vv)])
+    return np.asarray(rows, np.int64)
+
+
+# =========================================================================== evaluation of a model
+@dataclass
+class Evaluation:
+    """One model (one seed) on the test areas: probabilities, seconds per scene, block counts."""
+    probs: dict[str, np.ndarray]
+    seconds: dict[str, float]
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def evaluate(model, scenes: list[Scene], norm: Normaliser, tile: int, stride: int, device, block: int,
+             valid: dict[str, np.ndarray] | None = None, threshold: float = 0.5) -> Evaluation:
+    ev = Evaluation({}, {})
+    for s in scenes:
+        prob, sec = predict_area(model, s, norm, tile, stride, device)
+        ev.probs[s.name], ev.seconds[s.name] = prob, sec
+        ev.counts[s.name] = block_counts(prob > threshold, s.mask, block, None if valid is None else valid[s.name])
+    return ev
+
+
+# =========================================================================== scores and their measurements
+METRICS = ("F1", "accuracy")
+
+
+def area_units(counts_by_area: dict[str, np.ndarray], areas) -> np.ndarray:
+    """Blocks of several areas as bootstrap units: one row per block, columns (TP, FP, FN, TN) of
+    area 1, then of area 2, …; a block fills only its own area's four columns, so column sums (or
+    means) keep the areas apart and every area's score is pooled over its own blocks."""
+    blocks = [np.asarray(counts_by_area[a], np.float64) for a in areas]
+    out = np.zeros((sum(len(b) for b in blocks), 4 * len(blocks)))
+    row = 0
+    for i, b in enumerate(blocks):
+        out[row:row + len(b), 4 * i:4 * i + 4] = b
+        row += len(b)
+    return out
+
+
+def mean_score(totals: np.ndarray, metric: str) -> float:
+    """Mean over areas of the pooled F1 or accuracy (percent) from per-area (TP, FP, FN, TN) totals
+    laid out as `area_units` columns. Sums and means give the same value (both are ratios)."""
+    tp, fp, fn, tn = np.asarray(totals, np.float64).reshape(-1, 4).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "F1":   # 2PR / (P + R) = 2TP / (2TP + FP + FN); 0 without true positives
+            vals = np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        elif metric == "accuracy":
+            total = tp + fp + fn + tn
+            vals = np.where(total > 0, (tp + tn) / np.where(total > 0, total, 1), 0.0)
+        else:
+            raise BenchlibError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return float(100 * vals.mean())
+
+
+def pooled_score(evals: list[Evaluation], areas, metric: str) -> float:
+    """A model's score with the block counts of all its seeds pooled (the point estimate whose
+    interval `score_measurement` gives)."""
+    return mean_score(sum(area_units(e.counts, areas).sum(0) for e in evals), metric)
+
+
+def counts_measurement(count_sets_per_seed, areas, combine, metric: str = "F1", detail: str = ""):
+    """Measurement of `combine([score of result 1, score of result 2, …])` where each seed holds
+    several results measured on the same blocks (paired units: the bootstrap resamples a block for
+    all results at once). `count_sets_per_seed`: per seed, a list of {area: block counts}."""
+    per_seed = [np.hstack([area_units(c, areas) for c in sets]) for sets in count_sets_per_seed]
+    k = 4 * len(list(areas))
+
+    def stat(m):
+        return combine([mean_score(m[i:i + k], metric) for i in range(0, len(m), k)])
+    return Measurement(per_seed, stat, detail=detail)
+
+
+def pooled_value(m: Measurement) -> float:
+    """The measured effect on block counts summed over seeds and blocks. Equal to `m.effect()` (the
+    scores are ratios of counts, and every seed has the same blocks) but exact in floating point:
+    integer counts sum exactly."""
+    return float(m.stat(np.sum([a.sum(0) for a in m.per_seed], axis=0)))
+
+
+def score_measurement(evals: list[Evaluation], areas, metric: str) -> Measurement:
+    """One model's mean-over-areas score, per seed and block (its Table II / III interval)."""
+    return counts_measurement([[e.counts] for e in evals], areas, lambda v: v[0], metric)

@@ -1,0 +1,229 @@
+"""Training of the satellite chapter's networks as in the paper's Sec. III-B/D: tiles cut into disjoint
+training / validation areas, the paper's augmentation, SGD with momentum and step decay, early
+stopping on a validation score."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from benchlib import BenchlibError
+from benchlib.torchutil import autocast, synchronize
+
+from .data import Normaliser, Scene
+from .evaluate import tile_starts
+from .models import DISPLAY_NAMES, build_model
+
+
+@dataclass
+class SampleConfig:
+    tile: int = 364          # training tile side (paper 364)
+    stride: int = 120        # training tile stride (paper 120)
+    crop: int = 256          # network input side (paper 256)
+    val_fraction: float = 0.2
+
+
+def split_train_val(scene: Scene, cfg: SampleConfig):
+    """Training tiles and validation samples of one scene, from disjoint areas: the bottom band of
+    the scene (≈ val_fraction of its rows, at least one crop high) is validation, the rest training.
+    Returns (train tiles as (y, x) of `cfg.tile` windows, validation crops as (y, x) of `cfg.crop`)."""
+    H, W = scene.mask.shape
+    band = max(cfg.crop, int(round(cfg.val_fraction * H)))
+    top = H - band
+    if top < cfg.tile or W < cfg.tile:
+        raise BenchlibError(f"{scene.path or scene.name}: scene {H}×{W} too small for {cfg.tile}-pixel "
+                            f"training tiles plus a {band}-row validation band")
+    train = [(y, x) for y in tile_starts(top, cfg.tile, cfg.stride) for x in tile_starts(W, cfg.tile, cfg.stride)]
+    # validation: the paper takes the centre crop of each validation tile; our band is one crop
+    # high, so its crops are laid side by side without overlap
+    val = [(top + (band - cfg.crop) // 2, x) for x in tile_starts(W, cfg.crop, cfg.crop)]
+    return train, val
+
+
+def augment(image: np.ndarray, mask: np.ndarray, crop: int, rng: np.random.Generator):
+    """The paper's training transform of one tile (H × W × C image, H × W mask): with probability ½
+    a random crop, else a rotation by a random angle in (0, 2π) and the centre crop; then random
+    horizontal and vertical flips."""
+    import cv2
+
+    H, W = mask.shape
+    if rng.random() < 0.5:
+        y, x = int(rng.integers(0, H - crop + 1)), int(rng.integers(0, W - crop + 1))
+        img, msk = image[y:y + crop, x:x + crop], mask[y:y + crop, x:x + crop]
+    else:
+        m = cv2.getRotationMatrix2D((W / 2 - 0.5, H / 2 - 0.5), float(rng.uniform(0, 360)), 1.0)
+        img = cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        msk = cv2.warpAffine(mask, m, (W, H), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+        y, x = (H - crop) // 2, (W - crop) // 2
+        img, msk = img[y:y + crop, x:x + crop], msk[y:y + crop, x:x + crop]
+    if rng.random() < 0.5:
+        img, msk = img[:, ::-1], msk[:, ::-1]
+    if rng.random() < 0.5:
+        img, msk = img[::-1], msk[::-1]
+    return np.ascontiguousarray(img), np.ascontiguousarray(msk)
+
+
+def to_batch(images, masks, device):
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().to(device)
+    y = torch.from_numpy(np.stack(masks)).long().to(device)
+    return x, y
+
+
+@dataclass
+class Samples:
+    """Normalised training tiles and validation crops of the training scenes."""
+    train: list[tuple[np.ndarray, np.ndarray]]
+    val: list[tuple[np.ndarray, np.ndarray]]
+    cfg: SampleConfig
+
+    @classmethod
+    def build(cls, scenes: list[Scene], norm: Normaliser, cfg: SampleConfig) -> "Samples":
+        train, val = [], []
+        for s in scenes:
+            img = norm(s.image)
+            t, v = split_train_val(s, cfg)
+            train += [(img[y:y + cfg.tile, x:x + cfg.tile], s.mask[y:y + cfg.tile, x:x + cfg.tile]) for y, x in t]
+            val += [(img[y:y + cfg.crop, x:x + cfg.crop], s.mask[y:y + cfg.crop, x:x + cfg.crop]) for y, x in v]
+        return cls(train, val, cfg)
+
+
+
+# =========================================================================== training
+@dataclass
+class TrainConfig:
+    batch: int = 8
+    lr: float = 0.005
+    momentum: float = 0.9
+    weight_decay: float = 1e-4      # λ of the paper's cost (Eq. 2), value not given in the paper
+    lr_step: int = 30               # epochs between learning-rate divisions
+    lr_gamma: float = 0.2           # ÷ 5
+    max_epochs: int = 100
+    patience: int = 3               # stop when the monitored validation score has not improved for this many epochs
+    width: int = 1                  # channel divisor of the trained models (1 = paper widths)
+    monitor: str = "f1"             # "f1": keep the epoch of best validation F1; "cost": of lowest validation cost
+
+
+@dataclass
+class Trained:
+    name: str
+    model: torch.nn.Module
+    history: pd.DataFrame
+    train_time_s: float
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return DISPLAY_NAMES.get(self.name, self.name)
+
+
+def validate(model, val, device, batch) -> tuple[float, float]:
+    """(mean cross-entropy per pixel, F1 of the building class in percent, pooled over all
+    validation pixels) of the argmax prediction."""
+    model.eval()
+    total, n, tp, fp, fn = 0.0, 0, 0, 0, 0
+    with torch.no_grad(), autocast(device):
+        for i in range(0, len(val), batch):
+            x, y = to_batch(*zip(*val[i:i + batch]), device)
+            logits = model(x).float()
+            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            n += y.numel()
+            p = logits.argmax(1) == 1
+            t = y == 1
+            tp += int((p & t).sum()); fp += int((p & ~t).sum()); fn += int((~p & t).sum())
+    return total / n, (200 * tp / (2 * tp + fp + fn) if tp else 0.0)
+
+
+def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int) -> pd.DataFrame:
+    """SGD with momentum and step decay; after every epoch the validation cost and F1 are measured,
+    the weights of the best epoch (by `cfg.monitor`) are kept, and training stops when the monitored
+    score has not improved for `cfg.patience` epochs, or after `cfg.max_epochs`. One epoch = every
+    training tile once, freshly augmented. Returns the per-epoch history.
+
+    The paper stops on the validation cost. Monitoring F1 instead guards against the failure seen at
+    small budgets: a network can sit on the plateau of predicting no building at all (F1 = 0) while
+    its cost still falls. With `monitor="f1"` the clock starts when the network leaves that plateau:
+    epochs at validation F1 = 0 before it do not count towards `max_epochs`, the patience or the
+    learning-rate steps (the paper updated its learning rate by hand), up to `max_epochs` of them."""
+    if cfg.monitor not in ("f1", "cost"):
+        raise BenchlibError(f"monitor must be 'f1' or 'cost', got {cfg.monitor!r}")
+    rng = np.random.default_rng(seed)
+    crop = samples.cfg.crop
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    best, best_state, bad, rows = -math.inf, None, 0, []
+    plateau = 0   # epochs spent at validation F1 = 0 before the first positive one (monitor "f1")
+    for epoch in range(2 * cfg.max_epochs if cfg.monitor == "f1" else cfg.max_epochs):
+        model.train()
+        order = rng.permutation(len(samples.train))
+        losses = []
+        for i in range(0, len(order), cfg.batch):
+            batch = [augment(*samples.train[j], crop, rng) for j in order[i:i + cfg.batch]]
+            x, y = to_batch(*zip(*batch), device)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device):
+                loss = F.cross_entropy(model(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        cost, f1 = validate(model, samples.val, device, cfg.batch) if samples.val else (float(np.mean(losses)), 0.0)
+        rows.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": cost, "val_f1": f1,
+                     "lr": opt.param_groups[0]["lr"]})
+        on_plateau = cfg.monitor == "f1" and best <= 0 and f1 == 0
+        if on_plateau and plateau < cfg.max_epochs:
+            plateau += 1
+            continue
+        sched.step()
+        score = f1 if cfg.monitor == "f1" else -cost
+        if score > best + 1e-6:
+            best, bad = score, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+        if epoch + 1 - plateau >= cfg.max_epochs:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return pd.DataFrame(rows)
+
+
+def train_model(name: str, samples: Samples, cfg: TrainConfig, device, seed: int, in_channels: int) -> Trained:
+    torch.manual_seed(seed)
+    model = build_model(name, in_channels=in_channels, num_classes=2, width=cfg.width).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    t0 = time.perf_counter()
+    hist = fit(model, samples, cfg, device, seed)
+    synchronize(device)
+    return Trained(name, model, hist, time.perf_counter() - t0, seed)
+
+
+def train_all(names, samples: Samples, cfg: TrainConfig, device, seeds, in_channels: int, lr_by_model=None,
+              log=print):
+    """{display label: [Trained per seed]} and a summary frame (epochs, best epoch, its validation F1
+    and cost, time). `lr_by_model` overrides `cfg.lr` for some networks (name -> learning rate)."""
+    trained, rows = {}, []
+    for name in names:
+        c = replace(cfg, lr=float((lr_by_model or {}).get(name, cfg.lr)))
+        for seed in seeds:
+            t = train_model(name, samples, c, device, seed, in_channels)
+            trained.setdefault(t.label, []).append(t)
+            h = t.history
+            best = h.loc[h["val_f1"].idxmax() if c.monitor == "f1" else h["val_loss"].idxmin()]
+            rows.append({"model": t.label, "seed": seed, "lr": c.lr, "epochs": len(h), "best epoch": int(best["epoch"]),
+                         "val. F1 (best epoch)": best["val_f1"], "val. cost (best epoch)": best["val_loss"],
+                         "train time (s)": t.train_time_s})
+            if log:
+                log(f"{t.label} seed {seed}: {len(h)} epochs, best {int(best['epoch'])}, "
+                    f"val. F1 {best['val_f1']:.1f}, {t.train_time_s:.1f} s")
+    return trained, pd.DataFrame(rows)
