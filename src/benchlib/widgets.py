@@ -21,8 +21,8 @@ import numpy as np
 from . import plots
 
 STATIC_ENV = "BENCHLIB_STAGING_ROOT"  # set by the runner for batch runs
-MAX_STATES = 36                       # precomputed figures per explorer (a modest grid)
-MAX_SLIDER_POSITIONS = 7
+MAX_STATES = 16                       # precomputed figures per explorer (a modest grid: each costs a figure)
+MAX_SLIDER_POSITIONS = 5
 
 
 def figure_png(fig) -> bytes:

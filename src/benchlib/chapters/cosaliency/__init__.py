@@ -1,22 +1,19 @@
 """Co-saliency detection in a single image — the chapter's spec (its only registration: chapters are discovered)."""
 from benchlib.chapters import ChapterSpec
 
-_ALL_COLUMNS = ["U-Net", "U-Net + DA", "U-Net + FS", "U-Net + DA + FS", "U-Net + FS + RFM (offline)",
-                "U-Net + DA + FS + RFM (offline)", "U-Net + DA + FS + RFM (online)"]
-
-SPEC = ChapterSpec(
-    id="cosaliency",
-    title="Co-saliency detection in a single image",
-    order=40,
-    citation="Y. Yue, Q. Zou, H. Yu, Q. Wang, Z. Wang, S. Wang: An End-to-End Network for Co-Saliency "
-             "Detection in One Single Image (arXiv 1910.11819)",
-    summary="F-measure, precision, recall, MAE, ablation and PR curves of co-saliency vs saliency models.",
-    # Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
-    profiles={
-        "smoke": {"n_seeds": 1, "batch_size": 8, "n_images": 40, "n_sdcs": 24, "train_size": 64, "width_div": 16,
-                  "epochs": 1, "pretrain_epochs": 1, "ablation": ["U-Net"], "fps_repeats": 1, "full_width_fps": "none"},
-        "paper": {"device": "auto", "width_div": 1, "train_size": 384, "epochs": 30, "lr": 0.0001,
-                  "pretrain_epochs": 30, "batch_size": 1, "n_seeds": 3, "fps_repeats": 20, "full_width_fps": "both",
-                  "ablation": _ALL_COLUMNS},
-    },
+# Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
+SMOKE = dict(
+    n_seeds=1, batch_size=8, n_images=40, n_sdcs=24, train_size=64, width_div=16, epochs=1,
+    pretrain_epochs=1, ablation=['U-Net'], fps_repeats=1, full_width_fps='none',
 )
+
+PAPER = dict(
+    device='auto', width_div=1, train_size=384, epochs=30, lr=0.0001, pretrain_epochs=30,
+    batch_size=1, n_seeds=3, fps_repeats=20, full_width_fps='both',
+    ablation=['U-Net', 'U-Net + DA', 'U-Net + FS', 'U-Net + DA + FS', 'U-Net + FS + RFM (offline)', 'U-Net + DA + FS + RFM (offline)', 'U-Net + DA + FS + RFM (online)'],
+)
+
+SPEC = ChapterSpec('cosaliency', 'Co-saliency detection in a single image', order=40,
+                   citation='Y. Yue, Q. Zou, H. Yu, Q. Wang, Z. Wang, S. Wang: An End-to-End Network for Co-Saliency Detection in One Single Image (arXiv 1910.11819)',
+                   summary='F-measure, precision, recall, MAE, ablation and PR curves of co-saliency vs saliency models.',
+                   profiles={'smoke': SMOKE, 'paper': PAPER})

@@ -1,23 +1,21 @@
 """From SAM to SAM 2: the comparison table, measured — the chapter's spec (its only registration: chapters are discovered)."""
 from benchlib.chapters import ChapterSpec
 
-_ALL = ["hiera_t", "hiera_s", "hiera_b+", "hiera_l", "vit_b", "vit_l", "vit_h"]
-
-SPEC = ChapterSpec(
-    id="sam_vs_sam2",
-    title="From SAM to SAM 2: the comparison table, measured",
-    order=10,
-    citation="Sundaresan Geetha & Hussain, From SAM to SAM 2: Exploring Improvements in Meta's Segment Anything "
-             "Model, arXiv 2024 (review of SAM, 2023, and SAM 2, 2024)",
-    summary="The review's feature table beside measured parameters, interleaved encoder timing, memory and "
-            "per-frame video cost of the released SAM / SAM 2 variants.",
-    # Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
-    profiles={
-        "smoke": {"param_variants": ["vit_b", "vit_l", "vit_h", "hiera_t"], "latency_variants": ["hiera_t", "vit_b"],
-                  "composed_variants": [], "resolution": 256, "warmup": 0, "repeats": 1, "prompt_repeats": 2,
-                  "video_frames": 3, "video_resolution": 256, "video_sam2": "hiera_t", "n_images": 2},
-        "paper": {"latency_variants": _ALL, "composed_variants": [], "resolution": 1024, "warmup": 3, "repeats": 10,
-                  "prompt_repeats": 20, "compile_encoder": True, "video_frames": 50, "video_resolution": 1024,
-                  "quality_variants": _ALL},
-    },
+# Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
+SMOKE = dict(
+    param_variants=['vit_b', 'vit_l', 'vit_h', 'hiera_t'], latency_variants=['hiera_t', 'vit_b'],
+    composed_variants=[], resolution=256, warmup=0, repeats=1, prompt_repeats=2, video_frames=3,
+    video_resolution=256, video_sam2='hiera_t', n_images=2,
 )
+
+PAPER = dict(
+    latency_variants=['hiera_t', 'hiera_s', 'hiera_b+', 'hiera_l', 'vit_b', 'vit_l', 'vit_h'],
+    composed_variants=[], resolution=1024, warmup=3, repeats=10, prompt_repeats=20,
+    compile_encoder=True, video_frames=50, video_resolution=1024,
+    quality_variants=['hiera_t', 'hiera_s', 'hiera_b+', 'hiera_l', 'vit_b', 'vit_l', 'vit_h'],
+)
+
+SPEC = ChapterSpec('sam_vs_sam2', 'From SAM to SAM 2: the comparison table, measured', order=10,
+                   citation="Sundaresan Geetha & Hussain, From SAM to SAM 2: Exploring Improvements in Meta's Segment Anything Model, arXiv 2024 (review of SAM, 2023, and SAM 2, 2024)",
+                   summary="The review's feature table beside measured parameters, interleaved encoder timing, memory and per-frame video cost of the released SAM / SAM 2 variants.",
+                   profiles={'smoke': SMOKE, 'paper': PAPER})
