@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib import BenchlibError
+from benchlib import BenchlibError, safeio
 from benchlib.datasets import Dataset, resolve
 
 TRAIN_AREAS = ("D5", "D13", "D16", "D17", "D18", "D20")
@@ -49,31 +49,41 @@ class Scene:
 
 
 # --------------------------------------------------------------------------- reading
-def read_geotiff(path, *, kind: str = "image") -> np.ndarray:
-    """A GeoTIFF as H × W × bands (images) or H × W (masks). Any planar layout tifffile knows."""
+def read_geotiff(path, *, kind: str = "image", bands: int | None = None) -> np.ndarray:
+    """A GeoTIFF as H × W × bands (images) or H × W (masks). Any planar layout tifffile knows.
+    Size and band count are checked from the tags before any pixel is read (``benchlib.safeio``)."""
     import tifffile
 
     path = Path(path)
+    if kind == "mask":
+        bands = 1
+    # Tags only (no pixels): the layout decides how the bands are laid out, and a stack of pages
+    # (axes I / Q) is not a multi-band GeoTIFF even when its first page would read fine alone.
     try:
         with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes = series.axes
-            arr = series.asarray()
+            series = tif.series[0] if tif.series else None
+            axes = series.axes.replace("C", "S") if series is not None else ""
+            shape = tuple(series.shape) if series is not None else ()
     except Exception as e:  # noqa: BLE001 - truncated / corrupt / not a TIFF: re-raised naming the file
         raise BenchlibError(f"{path}: cannot read {kind} GeoTIFF ({type(e).__name__}: {e})") from None
-    # One raster with its bands as samples (S, interleaved or band-sequential) or channels (C), as
-    # GDAL writes them; a stack of pages (axes I / Q) is not a multi-band GeoTIFF.
-    axes = axes.replace("C", "S")
-    if axes == "YX":
+    if axes not in ("YX", "YXS", "SYX"):
+        raise BenchlibError(f"{path}: expected one raster with bands (axes YX, YXS or SYX), found axes {axes!r}")
+    n_bands = shape[axes.index("S")] if "S" in axes else 1
+    if bands is not None and n_bands != bands:
+        what = "a mask must have one band" if kind == "mask" else f"expected {bands}"
+        raise BenchlibError(f"{path}: {n_bands} bands, {what}")
+    try:
+        arr = safeio.read_geotiff(path, bands=bands)
+    except BenchlibError as e:
+        msg = str(e).removeprefix(f"{path}: ")
+        raise BenchlibError(f"{path}: cannot read {kind} GeoTIFF ({msg})") from None
+    if arr.ndim == 2:
         arr = arr[:, :, None]
-    elif axes in ("YXS", "SYX"):
-        arr = np.moveaxis(arr, axes.index("S"), -1)
-    else:
-        raise BenchlibError(f"{path}: expected one raster with bands (axes YX, YXS or SYX), "
-                            f"found axes {axes!r} with shape {arr.shape}")
+    elif axes == "SYX" and shape[2] == shape[0]:
+        # safeio moves a leading band axis last only when the width differs from the band count;
+        # a band-sequential raster exactly as wide as it has bands is still (bands, H, W) here.
+        arr = np.moveaxis(arr, 0, -1)
     if kind == "mask":
-        if arr.shape[2] != 1:
-            raise BenchlibError(f"{path}: a mask must have one band, found {arr.shape[2]}")
         return arr[:, :, 0]
     return arr
 
@@ -86,15 +96,17 @@ def _mask_to_labels(mask: np.ndarray, path: Path) -> np.ndarray:
     if np.isin(values, (0, 255)).all():
         return (mask == 255).astype(np.uint8)
     bad = values[~np.isin(values, (0, 1, 255))][:10]
+    if not bad.size:   # 0, 1 and 255 together: neither convention, the 1s would silently become ground
+        bad = values[values > 0]
+        raise BenchlibError(f"{path}: mask mixes label values {bad.tolist()} "
+                            "(a building mask holds 0/1 or 0/255, not both)")
     raise BenchlibError(f"{path}: unexpected label values {bad.tolist()} "
                         "(a building mask holds 0/1 or 0/255)")
 
 
 def load_scene(image_path, mask_path, expected_bands: int | None = None) -> Scene:
     image_path, mask_path = Path(image_path), Path(mask_path)
-    image = read_geotiff(image_path, kind="image")
-    if expected_bands is not None and image.shape[2] != expected_bands:
-        raise BenchlibError(f"{image_path}: {image.shape[2]} bands, expected {expected_bands}")
+    image = read_geotiff(image_path, kind="image", bands=expected_bands)
     if not np.issubdtype(image.dtype, np.number) or image.dtype == bool:
         raise BenchlibError(f"{image_path}: unsupported pixel type {image.dtype}")
     image = image.astype(np.float32)
@@ -107,21 +119,35 @@ def load_scene(image_path, mask_path, expected_bands: int | None = None) -> Scen
     return Scene(image_path.stem, image, _mask_to_labels(mask, mask_path), image_path)
 
 
+def _tiffs(folder: Path) -> dict[str, Path]:
+    """The .tif/.tiff files of `folder` by area name; two files for one area are an error."""
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in _EXTS or not p.is_file():
+            continue
+        if p.stem in found:
+            raise BenchlibError(f"{p}: area {p.stem!r} appears twice in {folder} (also {found[p.stem].name}); "
+                                "keep one file per area")
+        found[p.stem] = p
+    return found
+
+
 def _pairs(split_dir: Path) -> list[tuple[Path, Path]]:
     img_dir, gt_dir = split_dir / "images", split_dir / "gt"
     for d in (img_dir, gt_dir):
         if not d.is_dir():
             raise BenchlibError(f"{d}: folder not found (expected {split_dir}/images and {split_dir}/gt)")
-    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in _EXTS)
+    images, masks = _tiffs(img_dir), _tiffs(gt_dir)
     if not images:
         raise BenchlibError(f"{img_dir}: no .tif/.tiff images")
-    pairs = []
-    for p in images:
-        m = next((gt_dir / (p.stem + e) for e in (p.suffix, *_EXTS) if (gt_dir / (p.stem + e)).is_file()), None)
-        if m is None:
-            raise BenchlibError(f"{p}: no mask {p.stem}.tif in {gt_dir}")
-        pairs.append((p, m))
-    return pairs
+    for stem, p in images.items():
+        if stem not in masks:
+            raise BenchlibError(f"{p}: no mask {stem}.tif in {gt_dir}")
+    # A mask without its image is a half-copied dataset: the area would silently drop out.
+    for stem, m in masks.items():
+        if stem not in images:
+            raise BenchlibError(f"{m}: mask without an image {stem}.tif in {img_dir}")
+    return [(p, masks[p.stem]) for p in sorted(images.values())]
 
 
 def load_split(root, split: str, expected_bands: int | None = None) -> list[Scene]:
@@ -132,6 +158,12 @@ def load_split(root, split: str, expected_bands: int | None = None) -> list[Scen
         expected_bands = s.bands if expected_bands is None else expected_bands
         scenes.append(s)
     return scenes
+
+
+def _fingerprint(scene: Scene) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(repr(scene.image.shape).encode() + scene.image.tobytes(), digest_size=16).digest()
 
 
 def is_dataset(root) -> bool:
@@ -146,7 +178,16 @@ def load_dataset(root) -> dict[str, list[Scene]]:
         raise BenchlibError(f"{root}: not a satellite dataset folder (needs train/images, train/gt, "
                             "test/images, test/gt)")
     train = load_split(root, "train")
-    return {"train": train, "test": load_split(root, "test", expected_bands=train[0].bands)}
+    test = load_split(root, "test", expected_bands=train[0].bands)
+    # A test image that is a pixel-exact copy of a training image (a copied file, whatever its name)
+    # is evaluated on what the model was trained on: the score would mean nothing.
+    seen = {_fingerprint(s): s for s in train}
+    for s in test:
+        twin = seen.get(_fingerprint(s))
+        if twin is not None:
+            raise BenchlibError(f"{s.path}: the same pixels as the training image {twin.path}; "
+                                "an area belongs to one split")
+    return {"train": train, "test": test}
 
 
 @dataclass
