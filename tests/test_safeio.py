@@ -117,3 +117,17 @@ def test_paths_from_metadata_stay_inside_the_root(tmp_path, rel):
 
 def test_contained_paths_resolve(tmp_path):
     assert contained(tmp_path, "images/./a/../b.jpg") == tmp_path / "images" / "b.jpg"
+
+
+def test_geotiff_band_sequential_and_stacks(tmp_path):
+    import tifffile
+
+    a = np.arange(4 * 5 * 4, dtype=np.uint16).reshape(4, 5, 4)      # 4 bands × 5 × 4: width == bands
+    tifffile.imwrite(tmp_path / "sep.tif", a, photometric="minisblack", planarconfig="separate")
+    out = read_geotiff(tmp_path / "sep.tif", bands=4)
+    assert out.shape == (5, 4, 4) and np.array_equal(out[..., 2], a[2])
+    with tifffile.TiffWriter(tmp_path / "stack.tif") as tw:
+        tw.write(np.zeros((4, 4), np.uint8))
+        tw.write(np.zeros((4, 4), np.uint8))
+    with pytest.raises(BenchlibError, match="several images"):
+        read_geotiff(tmp_path / "stack.tif")

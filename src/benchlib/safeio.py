@@ -63,17 +63,20 @@ def read_geotiff(path, max_pixels: int | None = None, bands: int | None = None) 
         with tifffile.TiffFile(path) as tif:
             if not tif.pages:
                 raise BenchlibError(f"{path}: TIFF without images")
+            if len(tif.series) != 1 or len(tif.series[0].pages) != 1:
+                raise BenchlibError(f"{path}: holds several images (pages); expected one raster")
             page = tif.pages[0]
             h, w, c = int(page.imagelength), int(page.imagewidth), int(page.samplesperpixel)
             _check_pixels(path, w, h, c, max_pixels)
             if bands is not None and c != bands:
                 raise BenchlibError(f"{path}: {c} band(s), expected {bands}")
+            planar_separate = c > 1 and int(page.planarconfig) == 2
             arr = page.asarray()
     except BenchlibError:
         raise
     except Exception as e:  # noqa: BLE001 - tifffile raises many kinds for broken files
         raise BenchlibError(f"{path}: not a readable TIFF ({type(e).__name__}: {e})") from None
-    if arr.ndim == 3 and arr.shape[0] == c and arr.shape[-1] != c:
+    if arr.ndim == 3 and planar_separate:           # (C, H, W) on disk -> (H, W, C)
         arr = np.moveaxis(arr, 0, -1)
     return arr
 
