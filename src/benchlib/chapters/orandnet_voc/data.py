@@ -15,15 +15,17 @@ come from the XML annotations (or, when an image has no XML, from the classes pr
 """
 from __future__ import annotations
 
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
 
-from benchlib import BenchlibError
+from benchlib import BenchlibError, safeio
 from benchlib.datasets import Dataset, resolve
+from benchlib.safeio import contained, read_text
 
 CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
            "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
@@ -80,13 +82,38 @@ def _split_file(voc: Path, split: str) -> Path:
 
 
 def _read_ids(path: Path) -> list[str]:
-    ids = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    """Ids of a split list (UTF-8, BOM stripped). Plain lists hold one id per line; DeepLab-style
+    lists hold "/JPEGImages/<id>.jpg /SegmentationClassAug/<id>.png" (the leading slash is the
+    devkit-relative convention of those lists, not an absolute path). A repeated id is refused:
+    it would count one image several times and narrow every interval."""
+    ids, first = [], {}
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         line = line.strip()
         if not line:
             continue
-        # DeepLab-style lists hold "/JPEGImages/<id>.jpg /SegmentationClassAug/<id>.png".
-        ids.append(Path(line.split()[0]).stem)
+        where = f"{path}, line {n}"
+        fields = line.split()
+        if len(fields) > 2:
+            raise BenchlibError(f"{where}: expected an id or 'image mask' paths, got {len(fields)} fields")
+        id_ = PurePosixPath(fields[0].replace("\\", "/")).stem
+        if len(fields) == 2 or "/" in fields[0]:
+            # paths in the list must name this devkit's folders and agree on the id
+            img = PurePosixPath(fields[0].lstrip("/"))
+            contained(path.parent, img.as_posix(), where)
+            if img.parent.name not in ("JPEGImages", "") or img.suffix.lower() != ".jpg":
+                raise BenchlibError(f"{where}: image path {fields[0]!r} is not JPEGImages/<id>.jpg")
+            if len(fields) == 2:
+                msk = PurePosixPath(fields[1].lstrip("/"))
+                contained(path.parent, msk.as_posix(), where)
+                if msk.stem != id_ or msk.suffix.lower() != ".png":
+                    raise BenchlibError(f"{where}: image {fields[0]!r} is paired with mask {fields[1]!r} "
+                                        "(expected the same id, .png)")
+        if not id_ or id_ in (".", "..") or any(c in id_ for c in "/\\\x00"):
+            raise BenchlibError(f"{where}: {id_!r} is not an image id")
+        if id_ in first:
+            raise BenchlibError(f"{where}: id {id_} repeats line {first[id_]} (each image may be listed once)")
+        first[id_] = n
+        ids.append(id_)
     if not ids:
         raise BenchlibError(f"{path}: split list is empty")
     return ids
@@ -95,11 +122,11 @@ def _read_ids(path: Path) -> list[str]:
 def labels_from_xml(path: Path) -> np.ndarray:
     """Length-20 0/1 vector of the object classes named in a VOC XML annotation."""
     try:
-        tree = ET.parse(path)
+        root = ET.fromstring(read_text(path))
     except ET.ParseError as e:
         raise BenchlibError(f"{path}: malformed XML annotation ({e})") from None
     labels = np.zeros(20, np.uint8)
-    for obj in tree.getroot().iter("object"):
+    for obj in root.iter("object"):
         name = (obj.findtext("name") or "").strip()
         if name not in CLASSES[1:]:
             raise BenchlibError(f"{path}: unknown object class {name!r}")
@@ -108,26 +135,27 @@ def labels_from_xml(path: Path) -> np.ndarray:
 
 
 def read_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as e:
-        raise BenchlibError(f"{path}: corrupt or unreadable image ({e})") from None
+    """An RGB image as H×W×3 uint8 (size checked from the header, truncated data refused)."""
+    return safeio.read_image(path, mode="RGB")
 
 
 def read_mask(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ("P", "L"):
-                raise BenchlibError(f"{path}: mask must be a palette or greyscale PNG of class "
-                                    f"indices, got mode {im.mode!r}")
-            mask = np.asarray(im, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as e:
-        raise BenchlibError(f"{path}: corrupt or unreadable mask ({e})") from None
+    """A class-index mask (palette or greyscale PNG) as H×W uint8, values 0-20 and 255."""
+    mask = safeio.read_image(path, mode=None)  # None: keep a palette PNG's indices, not its colours
+    if mask.ndim != 2 or mask.dtype != np.uint8:
+        raise BenchlibError(f"{path}: mask must be a palette or greyscale PNG of class indices, got an "
+                            f"array of shape {mask.shape} and type {mask.dtype} (a colour or 1-bit mask?)")
     bad = (mask > 20) & (mask != VOID)
     if bad.any():
         raise BenchlibError(f"{path}: label values outside 0-20 and 255: "
                             f"{sorted(set(np.unique(mask[bad]).tolist()))}")
+    if not ((mask >= 1) & (mask <= 20)).any():
+        # every VOC segmentation image shows at least one object; a mask of only 0 and 255 is
+        # most often a binary foreground mask (255 = object), which would be read as all void
+        kind = ("a binary 0/255 mask? VOC masks hold the class index 1-20 on objects, 255 only on "
+                "boundaries and ignored regions" if (mask == VOID).mean() > 0.25 else "no object pixels")
+        raise BenchlibError(f"{path}: mask holds no object class (only values "
+                            f"{sorted(np.unique(mask).tolist())}): {kind}")
     return mask
 
 
@@ -136,7 +164,10 @@ class VOCSegmentation:
     labels length-20 0/1 array). `root` is `VOCdevkit/VOC2012` or a parent of it; `split` one of
     the lists in ImageSets/Segmentation (train, val, trainval, train_aug). Masks come from
     SegmentationClass, or SegmentationClassAug for train_aug (or when SegmentationClass is absent).
-    Missing files are reported when the dataset is opened; content errors when an item is read."""
+    Missing files, bad encodings and repeated ids are reported when the dataset is opened; content
+    errors (bombs, truncated files, masks without any object class, an XML naming no class of its
+    mask) when an item is read. Partial XML/mask disagreements are kept in `label_mismatches`
+    and reported, counted, by `load_split`."""
 
     def __init__(self, root, split: str = "train", mask_dir: str | None = None):
         self.root = resolve_root(root)
@@ -149,8 +180,9 @@ class VOCSegmentation:
                          "SegmentationClassAug": "SegmentationClass"}[mask_dir]
                 mask_dir = other if (self.root / other).is_dir() else mask_dir
         self.mask_dir = self.root / mask_dir
+        self.label_mismatches: dict[str, str] = {}  # id -> how its XML labels differ from its mask
         for kind, folder, ext in (("image", "JPEGImages", ".jpg"), ("mask", mask_dir, ".png")):
-            missing = [i for i in self.ids if not (self.root / folder / f"{i}{ext}").is_file()]
+            missing = [i for i in self.ids if not contained(self.root / folder, f"{i}{ext}").is_file()]
             if missing:
                 raise BenchlibError(f"{self.root / folder / (missing[0] + ext)}: {kind} listed in "
                                     f"split {split!r} is missing ({len(missing)} missing in all)")
@@ -162,19 +194,31 @@ class VOCSegmentation:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         id_ = self.ids[i]
-        img_path = self.root / "JPEGImages" / f"{id_}.jpg"
-        mask_path = self.mask_dir / f"{id_}.png"
+        img_path = contained(self.root, f"JPEGImages/{id_}.jpg", f"split {self.split!r}")
+        mask_path = contained(self.mask_dir, f"{id_}.png", f"split {self.split!r}")
         image, mask = read_image(img_path), read_mask(mask_path)
         if image.shape[:2] != mask.shape:
             raise BenchlibError(f"{mask_path}: mask size {mask.shape[1]}×{mask.shape[0]} differs from "
                                 f"image {img_path.name} size {image.shape[1]}×{image.shape[0]}")
-        xml = self.root / "Annotations" / f"{id_}.xml"
+        in_mask = np.isin(np.arange(1, 21), np.unique(mask)).astype(np.uint8)
+        xml = contained(self.root, f"Annotations/{id_}.xml", f"split {self.split!r}")
         if xml.is_file():
             labels = labels_from_xml(xml)
+            if not (labels & in_mask).any():
+                # no class in common: the annotation describes another image (or is empty)
+                raise BenchlibError(f"{xml}: names {_names(labels) or 'no object'} but mask "
+                                    f"{mask_path.name} shows {_names(in_mask)}")
+            if (labels != in_mask).any():
+                # real VOC legitimately disagrees a little (objects entirely void, SBD masks):
+                # counted and reported by load_split, never silently
+                self.label_mismatches[id_] = (f"XML {_names(labels)} vs mask {_names(in_mask)}")
         else:  # equivalent source of image-level labels (REFERENCE.md §2)
-            present = np.unique(mask)
-            labels = np.isin(np.arange(1, 21), present).astype(np.uint8)
+            labels = in_mask
         return {"id": id_, "image": image, "mask": mask, "labels": labels}
+
+
+def _names(labels) -> str:
+    return ", ".join(CLASSES[c + 1] for c in np.flatnonzero(labels))
 
 
 # --------------------------------------------------------------------------- writing the format
@@ -436,5 +480,10 @@ def load_split(ds, size: int) -> Split:
             img = np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
             mask = np.asarray(Image.fromarray(mask).resize((size, size), Image.NEAREST))
         ids.append(it["id"]); imgs.append(img); masks.append(mask); labels.append(it["labels"])
+    if getattr(ds, "label_mismatches", None):
+        bad = ds.label_mismatches
+        eg = "; ".join(f"{k}: {v}" for k, v in list(bad.items())[:3])
+        warnings.warn(f"{ds.root}, split {ds.split!r}: XML labels differ from the mask's classes for "
+                      f"{len(bad)} of {len(ds)} images (the XML labels are used), e.g. {eg}", stacklevel=2)
     return Split(ids, np.stack(imgs), np.stack(masks), np.stack(labels).astype(np.uint8))
 

@@ -131,19 +131,27 @@ def vit_b16_cam(image_size: int, num_classes: int = 20) -> "ViTCAM":
     return ViTCAM(num_classes, image_size, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072)
 
 
+def read_state_dict(path) -> dict:
+    """A user's weight file as a flat state dict of tensors (benchlib.torchutil.load_checkpoint
+    reads it with weights_only=True and refuses NaN / inf, e.g. from a diverged run)."""
+    from benchlib import BenchlibError
+    from benchlib.torchutil import load_checkpoint
+
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BenchlibError(f"{path}: expected a state dict (a mapping of parameter names to tensors)")
+    return state
+
+
 def load_imagenet_weights(model: nn.Module, path) -> nn.Module:
     """Load a user-supplied ImageNet state dict of torchvision's resnet50 / vit_b_16 (read with
     weights_only=True) into the backbone of `ResNet50CAM` / `vit_b16_cam`; the ImageNet classifier
     head is dropped, a ViT's position embeddings are resized to this image size. Any other missing or
     unexpected key is an error naming the file."""
     from benchlib import BenchlibError
-    from benchlib.torchutil import load_checkpoint
     from torchvision.models.vision_transformer import interpolate_embeddings
 
-    state = load_checkpoint(path)
-    if not isinstance(state, dict):
-        raise BenchlibError(f"{path}: expected a state dict (a mapping of parameter names to tensors)")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k.removeprefix("module."): v for k, v in read_state_dict(path).items()}
     if isinstance(model, ResNet50CAM):
         target, head = model.backbone, ("fc.",)
     elif isinstance(model, ViTCAM):

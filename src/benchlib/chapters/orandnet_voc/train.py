@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.torchutil import autocast, load_checkpoint, seed_everything
+from benchlib.torchutil import autocast, seed_everything
 
 from . import models as M
 from .data import Split
@@ -65,7 +65,7 @@ def train_classifier(kind: str, train: Split, cfg, seed: int):
     ckpt = cfg.resnet_checkpoint if kind == "resnet" else cfg.vit_checkpoint
     if ckpt:  # a user's weights for this architecture, read with weights_only=True
         try:
-            model.load_state_dict(load_checkpoint(ckpt))
+            model.load_state_dict(M.read_state_dict(ckpt))
         except RuntimeError as e:
             raise BenchlibError(f"{ckpt}: not a state_dict of this chapter's {kind} classifier ({e})") from None
         return model.to(cfg.device).eval()
