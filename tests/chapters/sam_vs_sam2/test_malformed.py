@@ -240,13 +240,13 @@ def test_checkpoint_full_of_nan(tmp_path):
     sd = {k: torch.full_like(v, float("nan")) for k, v in model.state_dict().items()}
     torch.save(sd, tmp_path / "nan.pt")
     before = model.weight.detach().clone()
-    _raises(lambda: S.load_weights(model, tmp_path / "nan.pt"), tmp_path / "nan.pt", "2 of 2 tensors",
+    _raises(lambda: S.load_weights(model, tmp_path / "nan.pt"), tmp_path / "nan.pt", "2 tensor(s)",
             "NaN or infinite", "weight")
     assert torch.equal(model.weight, before)  # nothing was loaded
     sd = dict(model.state_dict())
     sd["bias"] = torch.tensor([0.0, float("inf")])
     torch.save({"model": sd}, tmp_path / "inf.pt")  # the SAM 2 layout
-    _raises(lambda: S.load_weights(model, tmp_path / "inf.pt"), tmp_path / "inf.pt", "1 of 2 tensors", "bias")
+    _raises(lambda: S.load_weights(model, tmp_path / "inf.pt"), tmp_path / "inf.pt", "1 tensor(s)", "bias")
     sd["bias"] = torch.zeros(2)
     torch.save({"model": sd}, tmp_path / "ok.pt")
     S.load_weights(model, tmp_path / "ok.pt")
