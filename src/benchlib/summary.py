@@ -67,7 +67,7 @@ def paper_layout(res: pd.DataFrame, table: str) -> pd.DataFrame:
     t["col"] = [f"{m} {s}".strip() for m, s in zip(t["metric"].astype(str), t["subset"].fillna("").astype(str))]
     t["cell"] = [("not run" if pd.isna(v) and str(n).startswith("not run") else _fmt(v, 4))
                  + (f" \\| {_fmt(p, 4)}" if not pd.isna(p) else "")
-                 for v, p, n in zip(t["value"], t["paper_value"], t["note"].fillna(""))]
+                 for v, p, n in zip(t["value"], t["paper_value"], t["note"].astype(object).fillna(""))]
     wide = t.pivot_table(index="method", columns="col", values="cell", aggfunc="first", sort=False)
     return wide.reset_index().fillna("")
 
