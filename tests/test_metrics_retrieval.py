@@ -224,3 +224,14 @@ def test_bad_arguments_raise():
         t_map_at_k([[1, 2]], [[0.5, float("nan")]], [{1}], [0.1], 1)
     with pytest.raises(BenchlibError, match="distractor"):
         t_map_at_k([[1]], [[0.5]], [{1}], [], 1)
+
+
+@pytest.mark.parametrize("bad", [np.arange(5), np.zeros((3, 4, 2), int), [1, 2, 3], ["abc", "de"],
+                                 [np.zeros((2, 2), int)]])
+def test_rankings_of_the_wrong_shape_are_refused(bad):
+    from benchlib import BenchlibError as _E
+
+    with pytest.raises(_E, match="rank|list"):
+        map_at_k(bad, [{1}] * len(bad), 5)
+    with pytest.raises(_E, match="rank|list|scores"):
+        t_map_at_k(bad, bad, [{1}] * len(bad), [0.5, 0.4], 5)

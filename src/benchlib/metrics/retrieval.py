@@ -206,9 +206,28 @@ def _first_k(rankings, k):
     return [r[:k] for r in rankings]
 
 
+def _check_rankings(rankings, what="rankings"):
+    """One ranked list per query: a (Q, L) array, or a sequence of 1-D sequences. A 1-D array or a
+    (Q, L, 2) array would otherwise give a number that means nothing."""
+    if hasattr(rankings, "detach"):
+        rankings = as_numpy(rankings)
+    if hasattr(rankings, "shape"):
+        if np.ndim(rankings) != 2:
+            raise BenchlibError(f"{what} must be a (queries, candidates) array, got shape {np.shape(rankings)}")
+        return
+    kinds = set(map(type, rankings))
+    for kind in kinds - {list, tuple, range, np.ndarray}:
+        sample = next(r for r in rankings if type(r) is kind)
+        if isinstance(sample, (str, bytes)) or not (hasattr(sample, "__len__") or hasattr(sample, "shape")):
+            raise BenchlibError(f"{what} must hold one ranked list per query, got {kind.__name__} items")
+    if np.ndarray in kinds and any(isinstance(r, np.ndarray) and r.ndim != 1 for r in rankings):
+        raise BenchlibError(f"each of the {what} must be a 1-D list of ids")
+
+
 def average_precisions(rankings, positives, k, divisor="min"):
     """AP@k of every query, as a (Q,) float array."""
     k, divisor = _check_k(k), _check_divisor(divisor)
+    _check_rankings(rankings)
     # Most of the time goes into packing the candidates, and AP@k reads only the first k distinct
     # ones: pack the first k entries, and the whole rankings only if those repeat an id.
     short = _first_k(rankings, k)
@@ -261,6 +280,8 @@ def t_map_curve(rankings, scores, positives, distractor_top_scores, k, levels=11
     query (for subsets / bootstrap), and ``t_map`` = mean of ``map``.
     """
     k, divisor = _check_k(k), _check_divisor(divisor)
+    _check_rankings(rankings)
+    _check_rankings(scores, "scores")
     fpr, thresholds = tmap_thresholds(distractor_top_scores, levels)
     slot, rel, score, n_pos = _pack(rankings, positives, scores)
     ap = np.stack([_ap(slot, rel, score >= t, n_pos, k, divisor) for t in thresholds])
