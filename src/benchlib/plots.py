@@ -57,15 +57,17 @@ def forest_plot(claims, max_rows_per_column: int = 18):
     rows = list(claims.itertuples())
     ncols = 1 if len(rows) <= max_rows_per_column else 2
     per_col = math.ceil(len(rows) / ncols) if rows else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(7.2 * ncols, 0.27 * per_col + 0.9), squeeze=False)
+    height = 0.2 * per_col + 0.7
+    fig = plt.figure(figsize=(7.5 * ncols, height))
     for c in range(ncols):
-        ax = axes[0, c]
+        # per column: labels | bars | verdict text, laid out by hand so columns never overlap
+        ax = fig.add_axes([(c + 0.38) / ncols, 0.45 / height, 0.27 / ncols, 1 - 0.75 / height])
         chunk = rows[c * per_col:(c + 1) * per_col]
         for i, r in enumerate(chunk):
             y = len(chunk) - 1 - i
             colour = VERDICT_COLOURS.get(r.verdict, "#57606a")
             label = f"{r.chapter} · {r.claim_id}"
-            ax.text(-0.02, y, label[:46], ha="right", va="center", fontsize=7.5)
+            ax.text(-0.03, y, label[:44], ha="right", va="center", fontsize=7.5)
             if r.verdict == "not tested" or not np.isfinite(r.effect):
                 ax.text(0.5, y, "not tested", ha="center", va="center", fontsize=7.5, color=colour, style="italic")
                 continue
@@ -90,7 +92,7 @@ def forest_plot(claims, max_rows_per_column: int = 18):
             ax.plot([x(e)], [y], "o", color=colour, ms=4)
             if np.isfinite(paper):
                 ax.plot([x(paper)], [y], "D", mfc="none", mec="#0969da", ms=5)
-            ax.text(1.02, y, f"{r.verdict}: {r.effect:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}] {r.unit or ''}"[:44],
+            ax.text(1.03, y, f"{r.verdict}: {r.effect:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}] {r.unit or ''}"[:40],
                     ha="left", va="center", fontsize=7, color=colour)
         ax.set_xlim(0, 1)
         ax.set_ylim(-0.8, max(len(chunk), 1) - 0.2)
@@ -103,6 +105,4 @@ def forest_plot(claims, max_rows_per_column: int = 18):
     handles += [plt.Line2D([], [], color="#57606a", ls="--", label="margin"),
                 plt.Line2D([], [], marker="D", mfc="none", mec="#0969da", ls="", label="paper's own numbers")]
     fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7.5, frameon=False)
-    fig.subplots_adjust(left=0.30 if ncols == 1 else 0.15, right=0.72 if ncols == 1 else 0.86,
-                        wspace=0.9, bottom=0.9 / (0.27 * per_col + 0.9), top=0.93)
     return fig

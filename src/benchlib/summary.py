@@ -83,6 +83,8 @@ def _downloads(cid: str, src: Path, dest: Path) -> str:
 
 
 def forest_figure(all_claims: pd.DataFrame, path: Path) -> bool:
+    if not all_claims.empty:   # the plot shows what was measured; not-tested claims are listed below it
+        all_claims = all_claims[all_claims["verdict"] != "not tested"]
     if all_claims.empty:
         return False
     import matplotlib
@@ -101,7 +103,7 @@ def forest_figure(all_claims: pd.DataFrame, path: Path) -> bool:
 def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results_root, page_dir: Path) -> str:
     """The summary page; writes its figure and downloads under `page_dir` (the page's folder)."""
     root = Path(results_root)
-    board, sections, every = [], [], []
+    board, files, sections, every = [], [], [], []
     for cid in chapter_ids:
         res, claims, checks, run = load_results(profile, cid, root)
         failure = last_failure(profile, cid, root)
@@ -109,9 +111,10 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
         if failure:
             status = "FAILED (last good results shown)"
         n = counts(claims)
-        board.append({"chapter": f"[{titles.get(cid, cid)}](chapters/{cid})", "status": status,
+        board.append({"chapter": f"[{cid}](chapters/{cid})", "status": status,
                       **{v: n[v] for v in VERDICTS},
-                      "checks": f"{int((checks['passed'] == 'yes').sum())}/{len(checks)}" if len(checks) else "-",
+                      "checks": f"{int((checks['passed'] == 'yes').sum())}/{len(checks)}" if len(checks) else "-"})
+        files.append({"chapter": titles.get(cid, cid),
                       "files": _downloads(cid, chapter_dir(profile, cid, root), page_dir / "downloads")})
         if len(claims):
             every.append(claims.assign(chapter=cid))
@@ -128,12 +131,14 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
         sections.append("\n".join(sec))
     all_claims = pd.concat(every, ignore_index=True) if every else pd.DataFrame()
     has_plot = forest_figure(all_claims, page_dir / "forest.png")
-    out = [f"# Results summary ({profile} profile)", "",
-           f"Built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from `results/{profile}/`. A verdict is "
-           "*held* / *contradicted* only when the 95 % CI over seeds and units is clear of the claim's margin; "
-           "twin rows are not reproductions of the paper's numbers. Checks (identities) are never counted "
-           "as claims.", "", md_table(pd.DataFrame(board)), ""]
+    out = [f"# Results summary ({profile} profile)", "", md_table(pd.DataFrame(board)), ""]
     if has_plot:
         out += ["```{image} forest.png", ":alt: forest plot of every claim", ":width: 100%", "```", ""]
+    out += [f"Built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from `results/{profile}/`. A verdict is "
+            "*held* / *contradicted* only when the 95 % CI over seeds and units is clear of the claim's margin; "
+            "the plot shows the claims that were tested (each on its own scale); *not tested* ones are listed "
+            "with their reasons in the chapters' sections below. Twin rows are not reproductions of the "
+            "paper's numbers. Checks (identities) are never counted as claims.", "",
+            "## Downloads", "", md_table(pd.DataFrame(files)), ""]
     out += sections
     return "\n".join(out) + "\n"
