@@ -2,9 +2,7 @@
 without spending memory on the refusal."""
 import subprocess
 import sys
-import struct
 import textwrap
-import zlib
 
 import numpy as np
 import pytest
@@ -12,15 +10,8 @@ from PIL import Image
 
 from benchlib import BenchlibError
 from benchlib.safeio import contained, read_geotiff, read_image, read_lines, read_text
+from tests._bombs import png_header_bomb
 
-
-def _png_header_bomb(path, w, h):
-    """A tiny valid-looking PNG that declares w × h (an IHDR and a short IDAT)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
-    raw = zlib.compress(b"\x00" * 1000)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
 
 
 def test_good_images_round_trip(tmp_path):
@@ -45,7 +36,7 @@ def test_truncated_and_corrupt_images_are_refused(tmp_path):
 
 
 def test_size_is_checked_before_decoding(tmp_path):
-    _png_header_bomb(tmp_path / "bomb.png", 20000, 20000)
+    png_header_bomb(tmp_path / "bomb.png", 20000, 20000)
     with pytest.raises(BenchlibError, match=r"bomb\.png: declares 20000 × 20000 = 400 MP"):
         read_image(tmp_path / "bomb.png")
 
@@ -70,7 +61,7 @@ BOMB_SCRIPT = textwrap.dedent("""
 def test_bombs_are_refused_under_a_memory_limit_with_little_memory(tmp_path):
     import tifffile
 
-    _png_header_bomb(tmp_path / "bomb.png", 30000, 30000)
+    png_header_bomb(tmp_path / "bomb.png", 30000, 30000)
     # A TIFF whose tags declare 40000² pixels, with almost no data behind them.
     tifffile.imwrite(tmp_path / "bomb.tif", np.zeros((16, 16), np.uint16))
     with tifffile.TiffFile(tmp_path / "bomb.tif", mode="r+b") as tif:

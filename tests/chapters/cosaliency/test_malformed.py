@@ -3,11 +3,9 @@ with one thing broken, and must end in a BenchlibError naming the file (and the 
 file has lines) — never a bare exception, never numbers from bad data."""
 import json
 import os
-import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from PIL import Image
 
 from benchlib import BenchlibError
 from benchlib.chapters.cosaliency.data import load_saliency_folder
+from tests._bombs import png_header_bomb, jpeg_header_bomb
 
 H, W = 40, 50
 # im0: two co-salient red squares and one blue distractor, as the twins write them
@@ -47,20 +46,6 @@ def _write_objects(root, objects, i=0):
     (root / "Instances" / f"im{i}.json").write_text(json.dumps({"objects": objects}, indent=1))
 
 
-def _png_header_bomb(path, w, h):
-    """A tiny PNG whose IHDR declares w × h, with a short IDAT behind it."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
-
-
-def _jpeg_header_bomb(path, w, h):
-    """A valid small JPEG whose SOF0 frame header is rewritten to declare w × h."""
-    data = bytearray(path.read_bytes())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", h, w)  # marker, length(2), precision(1), height, width
-    path.write_bytes(bytes(data))
 
 
 def test_the_valid_tree_loads(tmp_path):
@@ -213,12 +198,12 @@ def test_bombs_are_refused_under_a_memory_limit_with_little_memory(tmp_path, mon
     for sub, name in (("Image", "im0.jpg"), ("GT", "im0.png"), ("Salient", "im0.png")):
         root = _valid_tree(tmp_path / sub)
         if name.endswith(".jpg"):
-            _jpeg_header_bomb(root / sub / name, 30000, 30000)
+            jpeg_header_bomb(root / sub / name, 30000, 30000)
             monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # PIL's own guard off, to look at it
             with Image.open(root / sub / name) as im:
                 assert im.size == (30000, 30000)  # the header does declare 900 MP
         else:
-            _png_header_bomb(root / sub / name, 30000, 30000)
+            png_header_bomb(root / sub / name, 30000, 30000)
         trees.append((root, root / sub / name))
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", BOMB_SCRIPT, *(str(r) for r, _ in trees)],

@@ -1,11 +1,9 @@
 """Malformed-input corpus for the VOC loader and the user weight-file loaders: each case corrupts one
 thing in a valid tiny devkit (written here, no binary fixtures) and must be refused with a
 BenchlibError that names the file (and the line, for list files)."""
-import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,6 +17,7 @@ from benchlib.chapters.orandnet_voc.data import VOCSegmentation, load_split
 from benchlib.chapters.orandnet_voc.train import train_classifier
 
 from .test_data import _devkit, _save_palette_png
+from tests._bombs import png_header_bomb, jpeg_header_bomb
 
 H, W = 12, 16
 
@@ -28,20 +27,6 @@ def _read_all(root, split="train"):
     return [ds[i] for i in range(len(ds))]
 
 
-def _png_header_bomb(path, w, h):
-    """A valid-looking palette-free PNG that declares w × h with ~1 kB of data behind it."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
-
-
-def _jpeg_header_bomb(path, w, h):
-    """The devkit's own small JPEG with its frame header (SOF0) patched to declare w × h."""
-    data = bytearray(path.read_bytes())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", h, w)  # marker(2) length(2) precision(1) height width
-    path.write_bytes(bytes(data))
 
 
 # ----------------------------------------------------------------------------- the corpus
@@ -223,8 +208,8 @@ BOMB_SCRIPT = textwrap.dedent("""
 
 def test_decompression_bombs_are_refused_with_little_memory(tmp_path):
     root, ids, _ = _devkit(tmp_path)
-    _jpeg_header_bomb(root / "JPEGImages" / f"{ids[0]}.jpg", 30000, 30000)   # 900 MP declared
-    _png_header_bomb(root / "SegmentationClass" / f"{ids[1]}.png", 20000, 20000)  # 400 MP declared
+    jpeg_header_bomb(root / "JPEGImages" / f"{ids[0]}.jpg", 30000, 30000)   # 900 MP declared
+    png_header_bomb(root / "SegmentationClass" / f"{ids[1]}.png", 20000, 20000)  # 400 MP declared
     assert (root / "JPEGImages" / f"{ids[0]}.jpg").stat().st_size < 2000
     out = subprocess.run([sys.executable, "-c", BOMB_SCRIPT, str(root)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

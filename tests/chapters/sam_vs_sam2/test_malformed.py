@@ -2,11 +2,9 @@
 each case corrupts one thing in a valid tiny tree written here and expects a BenchlibError that
 names the file (and the line, for list files)."""
 import re
-import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from PIL import Image
 from benchlib import BenchlibError
 from benchlib.chapters.sam_vs_sam2 import data as D
 from benchlib.chapters.sam_vs_sam2 import models as S
+from tests._bombs import png_header_bomb, jpeg_header_bomb
 
 H, W = 12, 16
 
@@ -263,21 +262,6 @@ def test_checkpoint_with_non_tensor_values(tmp_path):
 
 
 # ----------------------------------------------------------------------------- bombs, in bounded memory
-def _png_header_bomb(path, w, h, colour_type=2):
-    """A tiny PNG that declares w × h (an IHDR and a short IDAT)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
-
-
-def _jpeg_header_bomb(path, w, h):
-    """A valid small JPEG whose SOF marker is patched to declare w × h."""
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path, quality=90)
-    data = bytearray(path.read_bytes())
-    i = data.index(b"\xff\xc0")
-    data[i + 5:i + 9] = struct.pack(">HH", h, w)
-    path.write_bytes(bytes(data))
 
 
 BOMB_SCRIPT = textwrap.dedent("""
@@ -303,12 +287,12 @@ BOMB_SCRIPT = textwrap.dedent("""
 
 def test_bombs_are_refused_under_a_memory_limit_with_little_memory(tmp_path):
     img = _tree(tmp_path / "img_bomb")
-    _png_header_bomb(img / "images" / "a.png", 30000, 30000)
+    png_header_bomb(img / "images" / "a.png", 30000, 30000, colour_type=2)
     mask = _tree(tmp_path / "mask_bomb")
-    _png_header_bomb(mask / "masks" / "a.png", 20000, 20000, colour_type=0)
+    png_header_bomb(mask / "masks" / "a.png", 20000, 20000, colour_type=0)
     frame = _tree(tmp_path / "frame_bomb")
     # past the frames used: SAM 2's predictor would decode it when it reads the folder
-    _jpeg_header_bomb(frame / "davis" / "JPEGImages" / "480p" / "seq" / "00002.jpg", 30000, 30000)
+    jpeg_header_bomb(frame / "davis" / "JPEGImages" / "480p" / "seq" / "00002.jpg", 30000, 30000)
     out = subprocess.run([sys.executable, "-c", BOMB_SCRIPT, str(tmp_path)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
