@@ -113,6 +113,20 @@ def test_pooled_bootstrap_weights_reproduce_the_pooled_matrix():
     assert v[0] == pytest.approx(segmentation_scores(cms[0].sum(0))["miou"])
 
 
+@pytest.mark.parametrize("n_eval", [20, 21])
+@pytest.mark.parametrize("key", ["miou", "mprecision", "mrecall"])
+def test_every_bootstrap_draw_equals_scoring_its_weighted_pooled_matrix(key, n_eval):
+    rng = np.random.default_rng(1)
+    cms = rng.integers(0, 9, size=(2, 6, 21, 21)).astype(float)
+    cms[:, :, 4, :] = cms[:, :, :, 4] = 0  # a class absent from GT and predictions: left out of the mean
+    cms[:, :, 7, :] = 0                    # predicted but never in the GT: IoU 0, recall undefined
+    w = E.bootstrap_weights(6, 7, seed=3)
+    v = E.boot_metric(cms, w, n_eval, key)
+    expect = [np.mean([segmentation_scores(np.tensordot(wb, c, 1)[:n_eval, :n_eval])[key] for c in cms])
+              for wb in w]
+    np.testing.assert_allclose(v, expect, rtol=1e-12)
+
+
 def test_cams_have_labelled_classes_only_and_max_one():
     torch.manual_seed(0)
     model = M.ResNetCAM()

@@ -43,12 +43,11 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
 
 def boot_metric(cms: np.ndarray, weights: np.ndarray, n_eval_classes: int, key: str) -> np.ndarray:
     """`key` of the pooled matrix for every bootstrap draw; cms: seeds × images × 21 × 21, the
-    statistic is the mean over seeds of each seed's pooled score (images resampled jointly)."""
-    s, n = cms.shape[:2]
-    pooled = np.einsum("bn,snij->sbij", weights, cms.astype(np.float64))
-    vals = np.array([[eval_scores(pooled[k, b], n_eval_classes)[key] for b in range(len(weights))]
-                     for k in range(s)])
-    return vals.mean(0)
+    statistic is the mean over seeds of each seed's pooled score (images resampled jointly).
+    Pooled matrices are scored through their counts, all draws at once (a loop over draws made
+    the chapter's report step take 15 s)."""
+    vals = [scores_from_counts(weights @ count_columns(c, n_eval_classes), n_eval_classes)[key] for c in cms]
+    return np.mean(vals, axis=0)
 
 
 KEYS = {"mIoU": "miou", "precision": "mprecision", "recall": "mrecall"}
@@ -65,14 +64,22 @@ def count_columns(cms: np.ndarray, n_eval_classes: int) -> np.ndarray:
 
 def scores_from_counts(v: np.ndarray, n_eval_classes: int) -> dict:
     """mIoU / precision / recall (fractions) from summed `count_columns` (same NaN rule as
-    `segmentation_scores`: a class with a zero denominator is left out of the mean)."""
+    `segmentation_scores`: a class with a zero denominator is left out of the mean). `v` is one
+    3C vector (→ floats) or a stack of them (… × 3C → arrays over the leading axes)."""
     n = n_eval_classes
-    tp, row, col = v[:n], v[n:2 * n], v[2 * n:3 * n]
+    v = np.asarray(v, np.float64)
+    tp, row, col = v[..., :n], v[..., n:2 * n], v[..., 2 * n:3 * n]
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(row + col - tp > 0, tp / (row + col - tp), np.nan)
         prec = np.where(col > 0, tp / col, np.nan)
         rec = np.where(row > 0, tp / row, np.nan)
-    mean = lambda a: float(np.nanmean(a)) if np.isfinite(a).any() else float("nan")  # noqa: E731
+
+    def mean(a):
+        ok = np.isfinite(a)
+        m = np.where(ok, a, 0).sum(-1) / np.maximum(ok.sum(-1), 1)
+        m = np.where(ok.any(-1), m, np.nan)
+        return float(m) if m.ndim == 0 else m
+
     return {"miou": mean(iou), "mprecision": mean(prec), "mrecall": mean(rec)}
 
 
