@@ -35,7 +35,7 @@ def _responses(co, dis):
     return {"cosalient": co, "distractor": dis, "background": np.zeros_like(co), "selectivity": co - dis}
 
 
-def fake_run(values, device="cpu", width_div=8, fps=None):
+def fake_run(values, device="cpu", vgg_weights="", fps=None):
     """values(key, seed, rng) -> {method: (F, MAE, co-salient response, distractor response), each
     per image}; FT comes from seed 0 only, as in the pipeline (FT does not depend on the seed)."""
     rng = np.random.default_rng(0)
@@ -50,7 +50,7 @@ def fake_run(values, device="cpu", width_div=8, fps=None):
                 select[key].setdefault(m, []).append(_responses(np.clip(co, 0, 1), np.clip(dis, 0, 1)))
     times = [] if fps is None else [{"width": w, "height": h, "fps": fps, "times_s": list(1 / rng.normal(fps, 2, 5))}
                                     for w, h in ((450, 256), (808, 1078))]
-    cfg = Config(width_div=width_div)
+    cfg = Config(vgg_weights=vgg_weights, width=0)  # with the paper's VGG-16 its own rows time the paper's network
     return Run(cfg, device, {k: _split(k) for k in ("cosal", "sdcs")}, None, SEEDS,
                {k: list(scores[k]) for k in scores}, {}, scores, select, {}, [], times, {})
 
@@ -87,7 +87,7 @@ def _no_effect(key, seed, rng):
 
 
 def test_no_effect_gives_inconclusive_for_every_claim():
-    v, frame = _verdicts(fake_run(_no_effect, device="cuda", width_div=1, fps=28.0))
+    v, frame = _verdicts(fake_run(_no_effect, device="cuda", vgg_weights="vgg16.pth", fps=28.0))
     assert set(v.values()) == {"inconclusive"}, frame[["claim_id", "verdict", "evidence"]].to_string()
     assert (frame.n_seeds[frame.claim_id != "speed_28fps"] == 3).all()
 

@@ -69,3 +69,32 @@ def test_oracles_by_hand():
     co = score_maps(oracles["oracle: co-salient objects"], items)
     assert co["adaptive_f"][0] == pytest.approx(1) and co["mae"][0] == 0
     assert list(oracle_maps(SaliencySet(None, [_item(with_salient=False)], ""))) == ["oracle: co-salient objects"]
+
+
+def test_fps_timing_warms_up_except_for_long_cpu_runs(monkeypatch):
+    import time
+
+    import torch
+
+    from benchlib.chapters.cosaliency import evaluate
+
+    class Sleeper(torch.nn.Module):
+        def __init__(self, seconds):
+            super().__init__()
+            self.seconds, self.calls = seconds, 0
+
+        def forward(self, x):
+            self.calls += 1
+            time.sleep(self.seconds)
+            return x
+
+    monkeypatch.setattr(evaluate, "CPU_LONG_S", 0.05)
+    quick, slow = Sleeper(0.0), Sleeper(0.06)
+    (q,) = evaluate.measure_fps(quick, "cpu", sizes=((8, 6),), repeats=3)
+    assert quick.calls == 4 and q["warmup"] == 1 and len(q["times_s"]) == 3  # warm-up + 3 timed
+    (s,) = evaluate.measure_fps(slow, "cpu", sizes=((8, 6),), repeats=3)
+    # the first run is over the limit: it counts as a sample, no run is spent on warming up
+    assert slow.calls == 3 and s["warmup"] == 0 and len(s["times_s"]) == 3
+    assert all(t >= 0.06 for t in s["times_s"]) and s["fps"] == pytest.approx(1 / s["median_s"])
+    (one,) = evaluate.measure_fps(Sleeper(0.06), "cpu", sizes=((8, 6),), repeats=1)
+    assert len(one["times_s"]) == 1 and one["warmup"] == 0

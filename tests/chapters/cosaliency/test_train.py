@@ -1,0 +1,81 @@
+"""Co-saliency chapter: the frozen encoder's feature cache gives exactly what encoding each batch on
+the fly gives (plain and augmented samples, and the test path), and a head trains on it."""
+import numpy as np
+import pytest
+import torch
+
+from benchlib.chapters.cosaliency import data
+from benchlib.chapters.cosaliency.models import VARIANTS, build_encoder
+from benchlib.chapters.cosaliency.train import (
+    FeatureBank, TrainConfig, augment, encode_items, predict, to_training_arrays, train_variant,
+)
+
+SIZE = 64
+
+
+def _cfg(**kw):
+    base = dict(train_size=SIZE, width=16, out_stride=4, epochs=1, batch_size=3, lr=0.004, aug_copies=2,
+                cache_features=True, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("twin")
+    data.write_twin(folder, "cosal", n_images=5, seed=3)
+    items = data.load_saliency_folder(folder)
+    return build_encoder(), items, to_training_arrays(items, SIZE)
+
+
+def _encode_now(enc, imgs):
+    with torch.no_grad():
+        return enc(torch.as_tensor(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2))
+
+
+def test_cached_plain_batch_equals_encoding_now(setup):
+    enc, _, arrays = setup
+    bank = FeatureBank(enc, arrays, _cfg(), seed=0)
+    idx = np.array([3, 0, 4])
+    stages, y, boxes, cosal = bank.batch(idx, augmented=False, rng=np.random.default_rng(0))
+    now = _encode_now(enc, arrays[0][idx])
+    assert stages[0] is None  # stride 2 < out_stride 4: not kept
+    for a, b in zip(stages[1:], now[1:]):
+        torch.testing.assert_close(a, b)
+    np.testing.assert_array_equal(y[:, 0].numpy(), arrays[1][idx])
+    assert all(np.array_equal(b, arrays[2][j]) for b, j in zip(boxes, idx))
+    # the uncached path (paper profile) gives the same plain batch
+    lazy = FeatureBank(enc, arrays, _cfg(cache_features=False), seed=0)
+    for a, b in zip(lazy.batch(idx, False, np.random.default_rng(0))[0][1:], stages[1:]):
+        torch.testing.assert_close(a, b)
+
+
+def test_cached_augmented_batch_is_an_encoded_copy_of_a_replayed_augmentation(setup):
+    enc, _, arrays = setup
+    imgs, gts, boxes, cosal = arrays
+    bank = FeatureBank(enc, arrays, _cfg(), seed=7)
+    assert bank.copies is None  # made only when an augmented variant asks
+    idx = np.array([1, 2, 4, 0])
+    stages, y, bx, co = bank.batch(idx, augmented=True, rng=np.random.default_rng(1))
+    # replay: copy c of image j is the (c·N + j)-th augment() draw of the bank's generator
+    rng = np.random.default_rng([7, 1])
+    replay = [[augment(imgs[j], gts[j], boxes[j], cosal[j], rng) for j in range(len(imgs))] for _ in range(2)]
+    for k, j in enumerate(idx):
+        match = [c for c in range(2) if np.array_equal(replay[c][j][1], y[k, 0].numpy())]
+        assert match, f"sample {k} is none of image {j}'s augmented copies"
+        c = match[0]
+        np.testing.assert_array_equal(bx[k], replay[c][j][2])
+        now = _encode_now(enc, replay[c][j][0][None])
+        # encoded in a batch of 5 vs alone: float summation order differs
+        torch.testing.assert_close(stages[-1][k:k + 1], now[-1], atol=1e-4, rtol=1e-4)
+
+
+def test_predict_from_cached_test_features_equals_encoding_now(setup):
+    enc, items, arrays = setup
+    cfg = _cfg()
+    head, hist = train_variant(VARIANTS["U-Net + DA + FS + RFM (online)"], FeatureBank(enc, arrays, cfg), cfg, 0)
+    assert len(hist) == 1 and hist[0]["bce"] > 0 and hist[0]["rfm"] >= 0
+    cached = predict(head, enc, items, cfg, encode_items(enc, items, cfg))
+    now = predict(head, enc, items, cfg)
+    for a, b, it in zip(cached, now, items.items):
+        assert a.shape == it.gt.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, atol=1e-5)
