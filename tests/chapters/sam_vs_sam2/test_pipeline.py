@@ -54,6 +54,9 @@ def test_sam2_components_partition_the_model(hiera_t):
     comps = S.components(hiera_t)
     total = sum(p.numel() for p in hiera_t.parameters())
     assert sum(comps.values()) == total == 38_962_498
+    # the structure-only build (initialisers skipped) has the same parts, and leaves the real init alone
+    assert S.components(S.build("hiera_t", meta=True, image_size=128)) == comps
+    assert torch.nn.init.trunc_normal_(torch.zeros(1000), std=1.0).abs().sum() > 0
     assert abs(total / 1e6 - 38.96) / 38.96 < 0.01
     assert comps["memory attention"] > 0 and comps["memory encoder"] > 0
     # same prompt encoder as SAM's
@@ -99,11 +102,15 @@ def test_checkpoint_errors_name_the_file_and_problem(tmp_path):
 
 
 # ----------------------------------------------------------------------------- measuring helpers
-def test_peak_memory_sees_an_allocation():
+@pytest.mark.parametrize("kernel_mark", [True, False])
+def test_peak_memory_sees_an_allocation(monkeypatch, kernel_mark):
+    if not kernel_mark:  # the sampling fallback, where /proc/self/clear_refs cannot be written
+        monkeypatch.setattr(M.PeakMemory, "_reset_hwm", staticmethod(lambda: False))
     with M.PeakMemory("cpu") as pm:
         a = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
         time.sleep(0.05)
         del a
+    assert pm._use_hwm == (kernel_mark and M.PeakMemory._reset_hwm())
     assert 150 < pm.peak_mb < 400
 
 
@@ -131,7 +138,7 @@ def test_architecture_checks_hold_and_can_fail(hiera_t):
     enc = M.WholeEncoder(hiera_t, "hiera_t", M.test_image(128), "cpu")
     with S.inference("cpu"):
         t, peak = enc.step()
-    assert t > 0 and peak is not None and peak >= 0
+    assert t > 0 and peak is not None and peak >= 0 and enc.last_cpu_s > 0
     assert enc.shapes["trunk"] == [(1, 96, 32, 32), (1, 192, 16, 16), (1, 384, 8, 8), (1, 768, 4, 4)]
     checks = A.architecture_checks(hiera_t, enc.shapes, enc.predictor, 128)
     assert checks["held"].iloc[:3].tolist() == [True, True, True]
@@ -172,6 +179,9 @@ def test_interleaved_rotates_the_order_and_pairs_rounds():
     assert log == list("abc") + list("bca") + list("cab") + list("abc")
     assert out["b"]["times_s"] == [2.0, 2.0, 2.0] and len(out["a"]["peak_mb"]) == 3
     assert np.isnan(out["a"]["peak_mb"]).all()  # no memory reported: NaN, not 0
+    assert np.isnan(out["a"]["cpu_s"]).all()  # no CPU time reported (composed timers): NaN
+    timers["a"].last_cpu_s = 0.75
+    assert M.interleaved(timers, rounds=2, warmup=0, device="cpu")["a"]["cpu_s"] == [0.75, 0.75]
 
 
 def test_composed_vit_sums_its_parts(monkeypatch):

@@ -51,8 +51,9 @@ def test_record_rows(run):
     assert f.loc[("1", "SAM 2.1 Hiera-B+", "memory to encode one image MiB (weights + peak)"), "value"] == 450.0
     assert f.loc[("1", "SAM ViT-B", "1-point prompt→mask ms"), "value"] == pytest.approx(50.0)
     speed = f.loc[("published", "SAM 2.1 Hiera-B+ / SAM ViT-H", "encoder speed ratio")]
-    assert speed["value"] == pytest.approx(8.0) and speed["paper_value"] == pytest.approx(130.1 / 21.7)
-    assert "spread 8.00–8.00 (IQR 8.00–8.00)" in speed["note"] and "composed" in speed["note"]
+    # like for like through ViT-B: (8 / 1.6) × (2 / 1) = 10
+    assert speed["value"] == pytest.approx(10.0) and speed["paper_value"] == pytest.approx(130.1 / 21.7)
+    assert "spread 10.00–10.00 (IQR 10.00–10.00)" in speed["note"] and "composed" in speed["note"]
     assert np.isnan(speed["ci_low"])  # the CI is the claim's (geometric mean), not this row's
     assert f.loc[("published", "SAM 2.1 Hiera-B+ / SAM ViT-B", "encoder speed ratio"), "paper_value"] == \
         pytest.approx(130.1 / 76.7)
@@ -76,3 +77,38 @@ def test_table1_keeps_review_text_and_adds_measured_column(run):
     assert "SAM ViT-B 650 MiB" in t.loc["Computational Efficiency", "measured here"]  # weights 350 + peak 300
     assert "no text input" in t.loc["Prompt Encoder", "measured here"]
     assert t.loc["Objective", "measured here"].startswith("—")
+
+
+def test_native_round_rows_and_protocol(run):
+    # one round at 1024²: ViT-B 3 × Hiera-B+; composed ViT-H 12 × composed ViT-B, ViT-B whole 1.5 × composed
+    run.native = {"vit_b": _timing("vit_b", [30.0], [2000.0], weights=350.0, resolution=1024, warmup=0),
+                  "hiera_b+": _timing("hiera_b+", [10.0], [500.0], weights=350.0, resolution=1024, warmup=0),
+                  "vit_h": _timing("vit_h", [240.0], how="composed", resolution=1024, warmup=0),
+                  COMPOSITION_CHECK: _timing("vit_b", [20.0], how="composed", resolution=1024, warmup=0)}
+    res = ChapterResults("sam_vs_sam2", "default", "/nonexistent", parameters={})
+    R.record(res, run)
+    f = res.frame.set_index(["table", "method", "metric"])
+    row = f.loc[("1", "SAM ViT-B", "image encoder s, 1024²")]
+    assert row["value"] == 30.0 and row["n"] == 1 and "1 interleaved round, no warm-up round" in row["note"]
+    assert f.loc[("1", "SAM ViT-B", "image encoder CPU s (calling thread), 1024²"), "value"] == pytest.approx(27.0)
+    assert f.loc[("1", "SAM 2.1 Hiera-B+", "memory to encode one image MiB (weights + peak), 1024²"), "value"] == 850.0
+    assert ("1", "SAM ViT-B", "1-point prompt→mask ms, 1024²") not in f.index  # prompts: repeated size only
+    ratios = res.frame[res.frame["metric"] == "encoder speed ratio"].set_index(["method", "subset"])["value"]
+    # (240 / 20) × (30 / 10) = 36 like for like; the repeated rounds' ratio stays 10
+    assert ratios[("SAM 2.1 Hiera-B+ / SAM ViT-H", "1024², this machine")] == pytest.approx(36.0)
+    assert ratios[("SAM 2.1 Hiera-B+ / SAM ViT-H", "384², this machine")] == pytest.approx(10.0)
+    assert ratios[("SAM 2.1 Hiera-B+ / SAM ViT-B", "1024², this machine")] == pytest.approx(3.0)
+    run.native["vit_b"]["cpu_s"] = np.array([24.0])   # CPU 24 s vs 9 s (0.9 × 10): ratio 8/3, only whole pairs
+    res = ChapterResults("sam_vs_sam2", "default", "/nonexistent", parameters={})
+    R.record(res, run)
+    cpu = res.frame[res.frame["metric"] == "encoder CPU-time ratio (calling thread)"].set_index(["method", "subset"])
+    assert cpu.loc[("SAM 2.1 Hiera-B+ / SAM ViT-B", "1024², this machine"), "value"] == pytest.approx(24 / 9)
+    assert ("SAM 2.1 Hiera-B+ / SAM ViT-H", "1024², this machine") not in cpu.index  # composed: no CPU time
+    assert f.loc[("1", "SAM ViT-B", "measured whole / composed from blocks, 1024²"), "value"] == pytest.approx(1.5)
+    p = R.timing_protocol(run).set_index("size")
+    assert p.loc["1024²", "timed rounds"] == 1 and p.loc["1024²", "warm-up rounds"] == 0
+    assert p.loc["384²", "timed rounds"] == 6 and "ViT-B also" in p.loc["1024²", "composed from per-block timings"]
+    lat = R.latency_table(run)
+    assert sorted(lat["resolution"].unique()) == [384, 1024] and lat["point_s"][lat["resolution"] == 1024].isna().all()
+    assert "encoder at 1024² (median of 1 round(s)): SAM ViT-B 30.00 s" in \
+        R.table1(run).set_index("Feature").loc["Computational Efficiency", "measured here"]

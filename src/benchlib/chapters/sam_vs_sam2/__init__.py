@@ -6,11 +6,14 @@ SMOKE = dict(
     param_variants=['vit_b', 'vit_l', 'vit_h', 'hiera_t'], latency_variants=['hiera_t', 'vit_b'],
     composed_variants=[], resolution=256, warmup=0, repeats=1, prompt_repeats=2, video_frames=3,
     video_resolution=256, video_sam2='hiera_t', n_images=2,
+    # one cheap native-size call, so smoke runs the native-round code path (1024² is too slow for smoke)
+    native_resolution=320, native_variants=['hiera_t'], native_composed=[],
 )
 
 PAPER = dict(
     latency_variants=['hiera_t', 'hiera_s', 'hiera_b+', 'hiera_l', 'vit_b', 'vit_l', 'vit_h'],
     composed_variants=[], resolution=1024, warmup=3, repeats=10, prompt_repeats=20,
+    native_variants=[], native_composed=[],  # the repeated rounds are already at the native 1024²
     compile_encoder=True, video_frames=50, video_resolution=1024,
     quality_variants=['hiera_t', 'hiera_s', 'hiera_b+', 'hiera_l', 'vit_b', 'vit_l', 'vit_h'],
 )

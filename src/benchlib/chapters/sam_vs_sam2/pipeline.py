@@ -37,15 +37,19 @@ class Config:
     threads: int = 0
     param_variants: list = field(default_factory=lambda: ["vit_b", "vit_l", "vit_h", "hiera_t", "hiera_s",
                                                           "hiera_b+", "hiera_l"])
-    latency_variants: list = field(default_factory=lambda: ["hiera_t", "hiera_b+", "vit_b"])
+    latency_variants: list = field(default_factory=lambda: ["hiera_b+", "vit_b"])
     composed_variants: list = field(default_factory=lambda: ["vit_h"])
-    resolution: int = 512
+    resolution: int = 384
     warmup: int = 1
     repeats: int = 5
+    native_resolution: int = 1024
+    native_variants: list = field(default_factory=lambda: ["hiera_t", "hiera_b+", "vit_b"])
+    native_composed: list = field(default_factory=list)
+    native_rounds: int = 1
     prompt_repeats: int = 5
     compile_encoder: bool = False
     video_frames: int = 5
-    video_resolution: int = 256
+    video_resolution: int = 224
     video_sam: str = "vit_b"
     video_sam2: str = "hiera_b+"
     checkpoints: str = ""
@@ -65,6 +69,7 @@ class Run:
     params: pd.DataFrame = None       # variant × component parameter counts
     totals: pd.DataFrame = None       # whole-model counts beside the published ones
     timing: dict = field(default_factory=dict)   # key -> encoder timing (paired rounds), see `time_encoders`
+    native: dict = field(default_factory=dict)   # the same at the models' native size (few rounds)
     prompts: dict = field(default_factory=dict)  # variant -> {"point": [...s], "box": [...s]}
     arch: pd.DataFrame = None         # the review's architecture statements, checked
     prompt_inputs: pd.DataFrame = None
@@ -87,12 +92,12 @@ class Run:
 # ----------------------------------------------------------------------------- parameters
 def parameter_table(keys) -> pd.DataFrame:
     """Parameters per component for each variant, counted on the built modules, plus the
-    whole-model count (column `whole`). SAM is built on the meta device (structure without
-    memory); SAM 2 is built for real (small enough, and Hiera cannot be built on meta)."""
+    whole-model count (column `whole`). Structure-only builds (`models.build(meta=True)`): SAM on the
+    meta device, SAM 2 with its weight initialisers skipped."""
     rows = []
     for k in keys:
         v = S.variant(k)
-        model = S.build(k, meta=(v.family == "SAM"))
+        model = S.build(k, meta=True)
         whole = sum(p.numel() for p in model.parameters())
         for comp, n in S.components(model).items():
             rows.append({"variant": k, "model": v.label, "family": v.family, "component": comp, "params": n,
@@ -132,27 +137,39 @@ def pick_threads(threads: int = 0) -> int:
 
 
 # ----------------------------------------------------------------------------- stages
-def time_encoders(config: Config, device) -> tuple[dict, dict]:
-    """Every variant of `latency_variants` timed whole and every one of `composed_variants`
-    from its parts, interleaved (see `measure.interleaved`); ViT-B is also composed when both
-    kinds run, to check the composition. Returns ({key: timing dict}, {key: WholeEncoder})."""
-    image = test_image(config.resolution, config.seed)
+def time_encoders(config: Config, device, native: bool = False) -> tuple[dict, dict]:
+    """The repeated rounds (native=False): every variant of `latency_variants` timed whole and
+    every one of `composed_variants` from its parts, at `resolution`, `warmup` + `repeats`
+    interleaved rounds (see `measure.interleaved`). native=True: `native_variants` whole and
+    `native_composed` from parts at `native_resolution`, `native_rounds` rounds without a warm-up
+    round of their own (they run after the repeated rounds, whose warm-up has paid the one-time
+    costs; on a CPU one native call costs several whole rounds at the small size). ViT-B is also composed
+    when both kinds run, to check the composition. Returns ({key: timing dict}, {key: WholeEncoder})."""
+    if native:
+        res, whole_keys, composed, rounds, warmup = (config.native_resolution, config.native_variants,
+                                                     config.native_composed, config.native_rounds, 0)
+    else:
+        res, whole_keys, composed, rounds, warmup = (config.resolution, config.latency_variants,
+                                                     config.composed_variants, config.repeats, config.warmup)
+    image = test_image(res, config.seed)
     timers = {}
-    for k in config.latency_variants:
-        model = S.build(k, checkpoint=S.checkpoint_path(config.checkpoints, k), device=device,
-                        image_size=config.resolution)
+    for k in whole_keys:
+        model = S.build(k, checkpoint=S.checkpoint_path(config.checkpoints, k), device=device, image_size=res)
         timers[k] = WholeEncoder(model, k, image, device, compile_encoder=config.compile_encoder)
-    for k in config.composed_variants:
+    for k in composed:
         if k not in timers:
-            timers[k] = ComposedViT(k, config.resolution, device, seed=config.seed)
-    if config.composed_variants and "vit_b" in config.latency_variants:
-        timers[COMPOSITION_CHECK] = ComposedViT("vit_b", config.resolution, device, seed=config.seed)
-    raw = interleaved(timers, config.repeats, config.warmup, device)
+            timers[k] = ComposedViT(k, res, device, seed=config.seed)
+    if composed and "vit_b" in whole_keys:
+        timers[COMPOSITION_CHECK] = ComposedViT("vit_b", res, device, seed=config.seed)
+    if not timers:
+        return {}, {}
+    raw = interleaved(timers, rounds, warmup, device)
     timing = {}
     for k, t in timers.items():
         v = S.variant(k.split(" ")[0])
         timing[k] = {"variant": v.key, "model": v.label, "family": v.family, "how": t.how,
-                     "resolution": config.resolution, "times_s": np.array(raw[k]["times_s"]),
+                     "resolution": res, "rounds": len(raw[k]["times_s"]), "warmup": warmup,
+                     "times_s": np.array(raw[k]["times_s"]), "cpu_s": np.array(raw[k]["cpu_s"], float),
                      "peak_mb": np.array(raw[k]["peak_mb"]), "weights_mb": t.weights_mb,
                      "shapes": t.shapes, "parts_s": getattr(t, "parts_s", None),
                      "blocks": (t.n_windowed, t.n_global) if t.how == "composed" else None}
@@ -191,6 +208,8 @@ def run(config: Config) -> Run:
     out.timing, whole = time_encoders(config, device)
     for k, enc in whole.items():
         out.prompts[k] = prompt_latency(enc.predictor, config.resolution, device, config.prompt_repeats)
+    # The native-size models are dropped right after their round (only their timings are kept).
+    out.native = time_encoders(config, device, native=True)[0]
 
     gt_masks = []
     if out.davis_root is not None:
@@ -215,14 +234,38 @@ def run(config: Config) -> Run:
 
 
 # ----------------------------------------------------------------------------- derived numbers
-def paired_ratio(run: Run, a: str, b: str) -> np.ndarray:
+def paired_ratio(run: Run, a: str, b: str, native: bool = False) -> np.ndarray:
     """Per round: encoder time of `a` / encoder time of `b` (paired by the interleaving)."""
-    ta, tb = run.timing[a]["times_s"], run.timing[b]["times_s"]
-    return ta / tb
+    timing = run.native if native else run.timing
+    return timing[a]["times_s"] / timing[b]["times_s"]
 
 
-def composition_factor(run: Run) -> float:
+def composition_factor(run: Run, native: bool = False) -> float:
     """ViT-B measured whole / ViT-B composed from its parts (median of the per-round ratios)."""
-    if "vit_b" in run.timing and COMPOSITION_CHECK in run.timing:
-        return float(np.median(paired_ratio(run, "vit_b", COMPOSITION_CHECK)))
+    timing = run.native if native else run.timing
+    if "vit_b" in timing and COMPOSITION_CHECK in timing:
+        return float(np.median(paired_ratio(run, "vit_b", COMPOSITION_CHECK, native)))
     return math.nan
+
+
+def like_for_like_times(run: Run, slow: str, fast: str, native: bool = False):
+    """Paired per-round times (a, b) whose ratio a_i / b_i compares `slow` with `fast` like for like,
+    and how; None when it cannot be formed. Both timed whole: their own times. `slow` composed from
+    per-block timings (a ViT too slow to time whole) and `fast` timed whole: composed / whole would
+    mix two methods (composition leaves out what happens between the blocks), so the ratio is
+    chained through ViT-B, timed both ways in the same rounds:
+        slow / fast = (slow composed / ViT-B composed) × (ViT-B whole / fast whole),
+    each factor measured one way on both sides, so a bias of the composition common to the two
+    ViTs cancels (same block code, ViT-H only wider and deeper: the one assumption, said on the page)."""
+    timing = run.native if native else run.timing
+    if slow not in timing or fast not in timing or timing[fast]["how"] != "measured":
+        return None
+    if timing[slow]["how"] == "measured":
+        return timing[slow]["times_s"], timing[fast]["times_s"], "both timed whole"
+    if "vit_b" not in timing or COMPOSITION_CHECK not in timing:
+        return None
+    a = timing[slow]["times_s"] * timing["vit_b"]["times_s"]
+    b = timing[COMPOSITION_CHECK]["times_s"] * timing[fast]["times_s"]
+    s_, f_ = timing[slow]["model"], timing[fast]["model"]
+    return a, b, (f"{s_} composed from per-block timings, chained through ViT-B timed whole and composed: "
+                  f"({s_} composed / SAM ViT-B composed) × (SAM ViT-B whole / {f_} whole)")
