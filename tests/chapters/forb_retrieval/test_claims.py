@@ -5,6 +5,7 @@ import pytest
 
 from benchlib.claims import PaperTables, evaluate, paper_verdict, run_checks
 from benchlib.chapters.forb_retrieval import claims as C
+from benchlib.chapters.forb_retrieval import pipeline as P
 from benchlib.chapters.forb_retrieval.pipeline import PRETRAINED as PRE
 from benchlib.chapters.forb_retrieval.pipeline import SSL
 
@@ -123,3 +124,21 @@ def test_checks_on_the_hand_made_run():
     assert out.loc["index_bytes_add_up", "passed"] == "yes"
     run.runs["glob"][0].bytes_per_image = np.full(8, 1e6)  # far more than the serialised 1,000 bytes
     assert run_checks(C.CHECKS, run).set_index("check_id").loc["index_bytes_add_up", "passed"] == "NO"
+
+
+def test_the_colour_histogram_is_neither_floor_nor_subject():
+    """A trivial baseline above every network must not raise the random-init floor (which would
+    make the ImageNet row 'degenerate'), and takes part in no claim."""
+    run = _no_effect_run()
+    floor = C._floor(run)
+    q = run.data.queries
+    hist = P.MethodRun(P.HISTOGRAM, "global", np.zeros((len(q), 1), int), np.zeros((len(q), 1)), np.zeros(len(q)),
+                       4, 1.0, meaningful=False, baseline=True, bytes_per_image=np.full(4, 1e9))
+    run.runs[P.HISTOGRAM] = [hist]
+    for k in (1, 5):
+        for d in P.DIVISORS:
+            run.scores[P.HISTOGRAM, k, d] = [P.Scores(np.ones(len(q)), np.ones(len(q)), {})]
+    assert C._floor(run) == floor < 100
+    assert P.HISTOGRAM not in C._evaluated_as_is("global")(run)
+    before = evaluate(C.CLAIMS, _no_effect_run(), n_boot=200)["verdict"].tolist()
+    assert evaluate(C.CLAIMS, run, n_boot=200)["verdict"].tolist() == before

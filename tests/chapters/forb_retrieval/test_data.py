@@ -164,3 +164,26 @@ def test_read_image_matches_opencv_imread_with_exif_orientation(tmp_path, orient
     small = cv2.resize(np.ascontiguousarray(ref[:, :, ::-1]), (32, 46) if orientation >= 5 else (46, 32),
                        interpolation=cv2.INTER_AREA)[:, :, ::-1]
     assert np.array_equal(read_image(path, max_side=46), small)
+
+
+def test_twin_objects_of_a_type_share_a_few_palettes():
+    """Colour must not identify a twin object: every non-logo object of a type draws its palette
+    from N_PALETTES shared ones; logos keep one palette per colour variant (variants are positives)."""
+    from benchlib.chapters.forb_retrieval import render
+
+    for t in ("paintings", "bookcovers", "animated_cards", "photorealistic_cards", "currency", "packaged_goods",
+              "movie_posters"):
+        objs = render.make_objects(t, np.random.default_rng(0), 24, 40)
+        assert len({o["spec"]["palette"] for o in objs}) <= render.N_PALETTES, t
+    logos = render.make_objects("logos", np.random.default_rng(0), 10, 10)
+    assert len({o["spec"]["palette"] for o in logos}) == len(logos)
+    # a painting's colours come from its palette, its content from its art seed
+    a = render.render("paintings", dict(style=1, art=2, text=3, shape=4, palette=5, variant=6), 96)
+    b = render.render("paintings", dict(style=9, art=8, text=3, shape=4, palette=5, variant=6), 96)
+    c = render.render("paintings", dict(style=1, art=2, text=3, shape=4, palette=7, variant=6), 96)
+
+    def hist(im):
+        return np.histogramdd(im.reshape(-1, 3), bins=4, range=[(0, 256)] * 3)[0].ravel() / im[..., 0].size
+
+    assert np.abs(hist(a) - hist(b)).sum() < np.abs(hist(a) - hist(c)).sum()
+    assert not np.array_equal(a, b)

@@ -193,3 +193,17 @@ def test_efficientnet_embedder_is_a_gem_of_the_imagenet_head():
         assert torch.all(g >= net.net.embed(x)[0] - 1e-5) and torch.all(g <= head.amax((1, 2)) + 1e-5)
     e = M.embed_images(net, [np.zeros((40, 30, 3), np.uint8)] * 2, 64, (0.75, 1.0), mean=mean, std=std)
     assert e.shape == (2, 1280) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+
+
+def test_colour_histogram_by_hand():
+    # 8 levels per channel: 0..31 → 0, 224..255 → 7; cell = (r·8 + g)·8 + b
+    a = np.zeros((2, 2, 3), np.uint8)
+    a[0, 0] = (255, 0, 0)          # cell (7·8 + 0)·8 + 0 = 448
+    a[0, 1] = a[1, 0] = (40, 255, 100)   # levels (1, 7, 3): cell (1·8 + 7)·8 + 3 = 123
+    a[1, 1] = (31, 31, 31)         # cell 0
+    h = M.colour_histogram([a, np.full((3, 5, 3), 224, np.uint8)])
+    want = np.zeros(512)
+    want[[448, 123, 0]] = np.sqrt([1 / 4, 2 / 4, 1 / 4])
+    np.testing.assert_allclose(h[0], want)
+    assert h[1, (7 * 8 + 7) * 8 + 7] == 1 and h[1].sum() == 1
+    np.testing.assert_allclose(np.linalg.norm(h, axis=1), 1.0)  # sqrt of a distribution: unit norm

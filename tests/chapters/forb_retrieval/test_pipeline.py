@@ -83,3 +83,28 @@ def test_figures_and_explorer_build(monkeypatch):
     assert len(R.explorer(run).children) == 2
     assert list(R.methods_table(run)["method"]) == ["BoW", "glob"]
     assert len(R.not_testable()) >= 5
+
+
+def test_histogram_and_random_init_rows_on_a_tiny_twin(tmp_path):
+    """Through run_methods on a written twin: the colour histogram is a trivial baseline (neither
+    a claim's subject nor the floor), the random-init CNN the floor, and the histogram's ranking
+    is numpy's cosine ranking of the histograms."""
+    import torch
+
+    from benchlib.chapters.forb_retrieval import models as M
+    from benchlib.chapters.forb_retrieval.data import dataset, load_forb
+
+    torch.set_num_threads(1)
+    root = dataset(tmp_path, seed=0, n_index=2, n_queries=3, n_distractors=3, size=48, query_size=64,
+                   object_types=("paintings", "logos")).root
+    data = load_forb(root)
+    cfg = P.Config(image_size=48, query_size=64, global_size=32, vit_arch="")
+    runs, _, _ = P.run_methods(data, cfg, methods={P.HISTOGRAM, "resnet18 (random init)"})
+    assert set(runs) == {P.HISTOGRAM, "resnet18 (random init)"}
+    (h,), (r,) = runs[P.HISTOGRAM], runs["resnet18 (random init)"]
+    assert (h.baseline, h.meaningful, r.baseline, r.meaningful) == (True, False, False, False)
+    assert r.note.startswith("random init") and "trivial baseline" in h.note
+    emb = lambda paths, side: M.l2_normalise(M.colour_histogram(P.images(paths, side)))  # noqa: E731
+    sim = emb(data.queries["image"], 64) @ emb(data.database["image"], 48).T
+    k = min(P.TOPK, sim.shape[1])
+    np.testing.assert_allclose(h.scores[:, :k], -np.sort(-sim, axis=1)[:, :k], rtol=1e-5)

@@ -4,7 +4,8 @@ declared for the claims engine.
 Units are queries (database images for the index size). A claim about every method (or every
 other object type) is judged on its weakest link (see `_weakest`). Random-init backbones are floor references: they
 take no part in claims about "every method", which are split by the paper's own families (local
-features; global embeddings). A global embedding no better than the random-init floor is
+features; global embeddings). The colour histogram is a trivial baseline, neither a claim's
+subject nor the floor. A global embedding no better than the random-init floor is
 degenerate on this data: the claim resting on it is not tested. The SimCLR CNN is the one model
 trained here; its claim rests on one run per training seed (3 on the default profile).
 """
@@ -39,7 +40,8 @@ def _evaluated_as_is(family):
 
 def _floor(run) -> float:
     """mAP@5 (%) of the best random-init backbone: what an untrained network retrieves (0 if none ran)."""
-    return max((100 * _ap(run, n)[0].mean() for n, rs in run.runs.items() if not rs[0].meaningful), default=0.0)
+    return max((100 * _ap(run, n)[0].mean() for n, rs in run.runs.items()
+                if not rs[0].meaningful and not getattr(rs[0], "baseline", False)), default=0.0)
 
 
 def _global_above_floor(run):
@@ -148,7 +150,7 @@ def _paper_logos(paper):
 
 def _index_ratio(run):
     big = "BoW (+ rerank)"
-    glob = [n for n, rs in run.runs.items() if rs[0].family == "global"]
+    glob = [n for n, rs in run.runs.items() if rs[0].family == "global" and not getattr(rs[0], "baseline", False)]
     if big not in run.runs or not glob:
         raise NotTested("needs BoW (+ rerank) and a global embedding")
     cols = [run.first(big).bytes_per_image] + [run.first(n).bytes_per_image for n in glob]

@@ -8,6 +8,7 @@ embeddings searched by cosine similarity.
   RANSAC homography (10 px) with OpenCV, shortlist re-sorted by inlier count. The score kept
   for t-mAP is still the BoW cosine (REFERENCE.md §1).
 - :class:`GlobalIndex`: L2-normalised embeddings, exact inner-product search with faiss.
+- :func:`colour_histogram`: a trivial colour-statistics baseline (not a FORB method).
 - Embedders: EfficientNet-Lite0 with ImageNet weights (:func:`efficientnet_embedder`),
   torchvision CNN / ViT backbones (random init unless a weights file is given),
   :class:`SmallEmbedNet` trained self-supervised (:mod:`.ssl`), and any user
@@ -312,7 +313,11 @@ def build_backbone(arch: str, weights_path: str = "", image_size: int = 224):
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
-        missing, _ = model.load_state_dict(state, strict=False)
+        try:  # strict=False still raises on a shape mismatch (e.g. another ResNet depth's file)
+            missing, _ = model.load_state_dict(state, strict=False)
+        except RuntimeError as e:
+            detail = str(e).splitlines()[-1].strip()
+            raise BenchlibError(f"{weights_path}: not a {arch} state dict ({detail})") from None
         missing = [k for k in missing if not k.startswith(head + ".")]
         if missing:
             raise BenchlibError(f"{weights_path}: not a {arch} state dict (missing {len(missing)} keys, "
@@ -375,6 +380,19 @@ def embed_images(model, images, size: int, scales=(1.0,), device="cpu", batch: i
             e = l2_normalise(np.concatenate(outs))
             total = e if total is None else total + e
     return l2_normalise(total)
+
+
+def colour_histogram(images, bins: int = 8) -> np.ndarray:
+    """Joint RGB histogram (``bins`` levels per channel, bins³ cells) of each image, as a square-root
+    normalised vector (its cosine is the Bhattacharyya coefficient). Not a FORB method: a trivial
+    baseline that shows how far the colour statistics of the whole photo alone identify an object."""
+    out = np.zeros((len(images), bins ** 3), np.float32)
+    for i, img in enumerate(images):
+        q = np.asarray(img).astype(np.int64) * bins // 256
+        cell = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+        h = np.bincount(cell.ravel(), minlength=bins ** 3)
+        out[i] = np.sqrt(h / max(h.sum(), 1))
+    return out
 
 
 def import_embedder(spec: str):

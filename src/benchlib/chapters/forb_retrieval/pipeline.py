@@ -24,6 +24,7 @@ KS = (1, 5)
 DIVISORS = ("min", "all")
 SSL = "SSL-CNN (SimCLR)"
 PRETRAINED = "EfficientNet-Lite0 (ImageNet)"
+HISTOGRAM = "colour histogram (RGB 8³)"
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Config:
     max_features: int = 200
     vocab_size: int = 512
     shortlist: int = 10
+    colour_histogram: bool = True  # a trivial colour-statistics baseline (not in the paper profile)
     pretrained: bool = True      # EfficientNet-Lite0 with ImageNet weights as a global embedding
     pretrained_size: int = 80
     pretrained_scales: list = field(default_factory=lambda: [0.75, 1.0])
@@ -72,11 +74,12 @@ class MethodRun:
     distractor_top: np.ndarray
     index_bytes: int
     latency_ms: float
-    meaningful: bool = True       # False for random-init backbones (floor references)
+    meaningful: bool = True       # False for random-init backbones (floor references) and trivial baselines
     note: str = ""
     bytes_per_image: np.ndarray | None = None   # per database image, sums to ≈ index_bytes
     trained: bool = False         # trained in this run (one run per seed)
     seed: int | None = None
+    baseline: bool = False        # a trivial non-learned reference (colour histogram): not the floor
 
 
 @dataclass
@@ -189,7 +192,7 @@ def run_methods(data: D.ForbData, config: Config, device="cpu", latency_queries:
                 bytes_per_image=bow.bytes_per_image(True))]
 
     # -- global embeddings ------------------------------------------------------------------
-    def add_global(name, embed, note, meaningful=True, trained=False, seed=None):
+    def add_global(name, embed, note, meaningful=True, trained=False, seed=None, baseline=False):
         d_emb = _timed(T, f"{name} database" + (f" (seed {seed})" if trained else ""), lambda: embed(db_imgs))
         q_emb = _timed(T, f"{name} queries" + (f" (seed {seed})" if trained else ""), lambda: embed(q_imgs))
         index = M.GlobalIndex(d_emb, db_ids)
@@ -197,7 +200,16 @@ def run_methods(data: D.ForbData, config: Config, device="cpu", latency_queries:
         _, ds = index.search(q_emb, 1, subset=distractor_rows)
         lat = _latency_ms(lambda: index.search(embed(lat_imgs), TOPK), len(lat_imgs))
         runs.setdefault(name, []).append(MethodRun(name, "global", i, s, ds[:, 0], index.index_bytes(), lat,
-                                                   meaningful, note, index.bytes_per_image(), trained, seed))
+                                                   meaningful=meaningful, note=note,
+                                                   bytes_per_image=index.bytes_per_image(), trained=trained,
+                                                   seed=seed, baseline=baseline))
+
+    if c.colour_histogram and want(HISTOGRAM):
+        # What colour statistics alone retrieve: if this beats the networks, identities on this
+        # data lie in colour, not in the layout and shapes that ImageNet features describe.
+        add_global(HISTOGRAM, M.colour_histogram, "joint RGB histogram, 8 levels per channel, square-root "
+                   "normalised: a trivial baseline (not a FORB method), left out of every claim",
+                   meaningful=False, baseline=True)
 
     if c.pretrained and want(PRETRAINED):
         net, mean, std = M.efficientnet_embedder()

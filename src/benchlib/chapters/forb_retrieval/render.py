@@ -10,6 +10,13 @@ index object and re-draws the others:
   in 2–3 colour schemes, all positives of a query (FORB counts colour variants as matches);
 - packaged goods: same brand and layout, other flavour (9f).
 
+Colour does not identify an object (twin version 5): every non-logo object of a type takes its
+colours from one of :data:`N_PALETTES` palettes shared by the whole type, so many objects of a type
+have similar global colour statistics — FORB's types are series of like objects (one card game's
+frames, one currency's notes, paintings, covers and posters sharing contents, textures and styles:
+Figure 9(a)–(c)). Identity lies in layout, shapes, texture and text. (In version 4 each object drew
+its own palette and a plain RGB colour histogram retrieved better than any global embedding.)
+
 Queries place an index object into a cluttered photo-like scene with perspective, scale,
 truncation, occlusion, blur and colour change, graded by difficulty (:data:`DIFFICULTY`).
 """
@@ -18,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-VERSION = 4  # bump when the images change: the twin's folder name depends on it
+VERSION = 5  # bump when the images change: the twin's folder name depends on it
 
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
           cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX)
@@ -28,6 +35,9 @@ _SYLLABLES = ("ka", "ro", "mi", "len", "dor", "sa", "vi", "tum", "el", "bra", "q
 # Portrait / landscape / square aspect (height / width) of each type.
 _ASPECT = {"animated_cards": 1.4, "photorealistic_cards": 1.4, "bookcovers": 1.5, "paintings": 0.75,
            "currency": 0.48, "logos": 1.0, "packaged_goods": 1.25, "movie_posters": 1.48}
+
+# Palettes per object type (logos excepted: their colour variants are positives of one another).
+N_PALETTES = 4
 
 # Scene parameters per difficulty: object size as a fraction of the scene, perspective jitter
 # (fraction of the object size per corner), in-plane rotation (deg), how far the object may leave
@@ -158,8 +168,8 @@ def _guilloche(img, rng_style, rng_content, colour):
 
 # --------------------------------------------------------------------------- the eight types
 def _card(spec, h, w, art_kind):
-    st, ct = _rng(spec["style"]), _rng(spec["text"])
-    pal = _palette(st, 6)
+    ct = _rng(spec["text"])
+    pal = _palette(_rng(spec["palette"]), 6)
     img = np.full((h, w, 3), pal[0], np.uint8)
     b = max(4, w // 18)
     cv2.rectangle(img, (b // 2, b // 2), (w - b // 2, h - b // 2), pal[1], b // 2)
@@ -167,7 +177,7 @@ def _card(spec, h, w, art_kind):
     _text(img, ct, _word(ct, 2, 4), (b + 3, b + h // 10 - 4), h * 0.055, (15, 15, 15))
     cv2.circle(img, (w - 2 * b, b + h // 20), h // 28, pal[3], -1, cv2.LINE_AA)
     ay0, ay1 = b + h // 10 + 3, int(h * 0.6)
-    img[ay0:ay1, b:w - b] = _art(spec["art"], ay1 - ay0, w - 2 * b, art_kind)
+    img[ay0:ay1, b:w - b] = _art(spec["art"], ay1 - ay0, w - 2 * b, art_kind, palette=pal)
     cv2.rectangle(img, (b, int(h * 0.63)), (w - b, h - b), (235, 230, 215), -1)
     _text_block(img, ct, b + 3, int(h * 0.63), w - b - 3, h - b - 4, (30, 30, 30), line_h=max(5, h // 32))
     return img
@@ -175,7 +185,8 @@ def _card(spec, h, w, art_kind):
 
 def _bookcover(spec, h, w):
     tt = _rng(spec["text"])
-    img = _art(spec["art"], h, w, ["photo", "cartoon", "strokes"][spec["art"] % 3])
+    img = _art(spec["art"], h, w, ["photo", "cartoon", "strokes"][spec["art"] % 3],
+               palette=_palette(_rng(spec["palette"]), 6))
     title, author = _word(tt, 2, 3).upper(), f"{_word(tt, 1, 2)} {_word(tt, 2, 3)}".upper()
     band = _palette(tt, 2)[0]
     cv2.rectangle(img, (0, int(h * 0.08)), (w, int(h * 0.24)), band, -1)
@@ -185,22 +196,23 @@ def _bookcover(spec, h, w):
 
 
 def _painting(spec, h, w):
-    pal = _palette(_rng(spec["style"]), 6)  # the painter's palette = the style
+    pal = _palette(_rng(spec["palette"]), 6)  # the painter's palette
     img = _art(spec["art"], h, w, "strokes", palette=pal)
     cv2.rectangle(img, (0, 0), (w - 1, h - 1), (90, 60, 25), max(3, w // 40))
     return img
 
 
 def _currency(spec, h, w):
-    st, ct = _rng(spec["style"]), _rng(spec["art"])
-    pal = _palette(st, 4)
+    ct = _rng(spec["art"])
+    pal = _palette(_rng(spec["palette"]), 4)
     img = _gradient(h, w, pal[0], (235, 232, 220), 0.3)
     _guilloche(img, _rng(spec["style"]), ct, pal[1])
     value = str(int(ct.choice([1, 2, 5, 10, 20, 50, 100, 500])))
     _text(img, ct, value, (6, int(h * 0.3)), h * 0.2, pal[2], cv2.FONT_HERSHEY_TRIPLEX, 2)
     _text(img, ct, value, (int(w * 0.72), int(h * 0.93)), h * 0.16, pal[2], cv2.FONT_HERSHEY_TRIPLEX, 2)
     cx, cy = int(w * 0.62), int(h * 0.48)
-    portrait = _art(spec["art"] + 7, int(h * 0.6), int(h * 0.45), "photo")
+    portrait = _art(spec["art"] + 7, int(h * 0.6), int(h * 0.45), "photo",
+                    palette=_palette(_rng(spec["palette"]), 6))
     mask = np.zeros(portrait.shape[:2], np.uint8)
     cv2.ellipse(mask, (mask.shape[1] // 2, mask.shape[0] // 2), (mask.shape[1] // 2 - 1, mask.shape[0] // 2 - 1), 0, 0, 360, 1, -1)
     y0, x0 = cy - portrait.shape[0] // 2, cx - portrait.shape[1] // 2
@@ -245,7 +257,7 @@ def _logo(spec, h, w):
 
 def _packaged(spec, h, w):
     br, fl = _rng(spec["style"]), _rng(spec["art"])
-    brand_col, flav = _palette(br, 3), _palette(fl, 3)
+    brand_col, flav = _palette(br, 3), _palette(_rng(spec["palette"]), 3)
     img = np.full((h, w, 3), brand_col[0], np.uint8)
     _text(img, br, _word(br, 2, 3).upper(), (6, int(h * 0.16)), h * 0.09, (255, 255, 255), thick=2)
     cv2.rectangle(img, (0, int(h * 0.22)), (w, int(h * 0.5)), flav[0], -1)
@@ -264,7 +276,7 @@ def _packaged(spec, h, w):
 
 def _poster(spec, h, w):
     tt = _rng(spec["text"])
-    img = _art(spec["art"], h, w, "dark")
+    img = _art(spec["art"], h, w, "dark", palette=_palette(_rng(spec["palette"]), 6))
     title = _word(tt, 2, 3).upper()
     _text(img, tt, title, (6, int(h * 0.16)), h * 0.08, (245, 230, 180), thick=2)
     _text(img, tt, _word(tt, 3, 5), (6, int(h * 0.8)), h * 0.045, (230, 230, 230))
@@ -279,9 +291,9 @@ _RENDER = {
     "packaged_goods": _packaged, "movie_posters": _poster,
 }
 # Which spec components a Figure-9 distractor keeps from its index object.
-_KEEP = {"animated_cards": ("style",), "photorealistic_cards": ("style",), "bookcovers": ("text",),
-         "paintings": ("style",), "currency": ("style",), "logos": ("shape",), "packaged_goods": ("style",),
-         "movie_posters": ("text",)}
+_KEEP = {"animated_cards": ("style", "palette"), "photorealistic_cards": ("style", "palette"),
+         "bookcovers": ("text",), "paintings": ("style", "palette"), "currency": ("style", "palette"),
+         "logos": ("shape",), "packaged_goods": ("style",), "movie_posters": ("text",)}
 _COMPONENTS = ("style", "art", "text", "shape", "palette", "variant")
 
 
@@ -296,8 +308,13 @@ def make_objects(object_type: str, rng, n_index: int, n_distractors: int) -> lis
     """Specs of the index objects (``is_index``) and of the distractors. Half of the distractors
     are Figure-9 look-alikes of an index object, the rest independent objects of the type. Logos
     come as 2–3 colour variants per pattern (one ``group``: all positives of a query)."""
+    palettes = rng.integers(2**31, size=N_PALETTES)  # the type's shared palettes
+
     def fresh():
-        return {c: int(rng.integers(2**31)) for c in _COMPONENTS}
+        spec = {c: int(rng.integers(2**31)) for c in _COMPONENTS}
+        if object_type != "logos":
+            spec["palette"] = int(palettes[rng.integers(N_PALETTES)])
+        return spec
 
     objs = []
     for g in range(n_index):

@@ -58,7 +58,7 @@ def record(res, run) -> None:
             for d, suffix in SUFFIX.items():
                 sc = run.scores[name, k, d]
                 note = ("paper Eq. 1: ÷ min(m_q, k)" if d == "min" else "released code: ÷ m_q") \
-                    + ("" if r.meaningful else "; random init") \
+                    + ("" if r.meaningful else "; trivial baseline" if r.baseline else "; random init") \
                     + (f"; mean of {len(sc)} training seeds" if len(sc) > 1 else "")
                 for sub, mask in subsets(q, breakdown).items():
                     for metric, attr in ((f"mAP@{k}", "ap"), (f"t-mAP@{k}", "tap")):
@@ -126,6 +126,7 @@ def tables(res, table: str | None = None, divisor: str = "min"):
 def methods_table(run) -> pd.DataFrame:
     return pd.DataFrame([{"method": n, "family": rs[0].family, "runs (seeds)": len(rs),
                           "role": ("trained here" if rs[0].trained else
+                                   "trivial baseline (colour statistics)" if rs[0].baseline else
                                    "floor reference (random init)" if not rs[0].meaningful else "evaluated as is"),
                           "note": rs[0].note} for n, rs in run.runs.items()])
 
