@@ -1,4 +1,5 @@
-"""The `benchlib` command: `benchlib run` executes chapters, `benchlib book` renders the HTML."""
+"""The `benchlib` command: `benchlib run` executes chapters, `benchlib book` renders the HTML,
+`benchlib plan` shows what a run needs and how long it takes (and gates `run --profile paper`)."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,7 @@ import json
 import sys
 
 from . import BenchlibError
+from .plan import CPU_LIMIT_S
 from .profiles import PROFILE_NAMES
 
 
@@ -36,6 +38,25 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--book", action="store_true",
                    help="then render the HTML book (also when a chapter failed: it shows as failed)")
     r.add_argument("--out", help="with --book: output folder (default: _build; the HTML lands in <out>/html)")
+    r.add_argument("--allow-twins", action="store_true",
+                   help="paper profile: run a chapter whose dataset is missing on a synthetic twin at paper "
+                        "size (without it, the run is refused)")
+    r.add_argument("--yes", action="store_true",
+                   help="paper profile: start even when the plan's estimate exceeds --cpu-limit-hours on a "
+                        "machine without a CUDA GPU")
+    r.add_argument("--cpu-limit-hours", type=float, default=CPU_LIMIT_S / 3600,
+                   help="paper profile on a CPU-only machine: refuse above this estimate (default %(default)g)")
+
+    pl = sub.add_parser("plan", help="what a run needs (data, weights, device) and how long it takes, "
+                                     "without training anything")
+    pl.add_argument("--profile", choices=PROFILE_NAMES, default="paper", help="(default: paper)")
+    pl.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters to plan")
+    pl.add_argument("--data-root", help="datasets folder (default: $BENCHLIB_DATA or ~/.cache/benchlib/data)")
+    pl.add_argument("--results-root", help="results folder, where saved training checkpoints are looked for")
+    pl.add_argument("-p", "--param", nargs=3, action="append", default=[], metavar=("CHAPTER", "NAME", "VALUE"),
+                    help="override one notebook parameter, as for `run`")
+    pl.add_argument("--allow-twins", action="store_true", help="plan with synthetic twins for missing datasets")
+    pl.add_argument("--json", action="store_true", help="print the plan as JSON (for scripts)")
 
     b = sub.add_parser("book", help="render the HTML book from executed notebooks (no re-execution)")
     b.add_argument("--profile", choices=PROFILE_NAMES, default="default")
@@ -94,6 +115,27 @@ def _check_data_root(path, make_twins: bool) -> None:
     p.mkdir(parents=True)
 
 
+def _overrides(params) -> dict:
+    overrides: dict = {}
+    for chapter, name, value in params:
+        overrides.setdefault(chapter, {})[name] = _value(value)
+    return overrides
+
+
+def _paper_gate(args, overrides: dict) -> None:
+    """`run --profile paper`: print the plan, then refuse (BenchlibError) when a dataset is missing
+    (unless --allow-twins), a named file does not load, or the estimate is over the CPU limit on a
+    machine without a GPU (unless --yes). Other profiles start as they always did."""
+    from .plan import format_plan, make_plan, refusals
+
+    plan = make_plan("paper", only=args.only, data_root=args.data_root, results_root=args.results_root,
+                     overrides=overrides, allow_twins=args.allow_twins, estimate="unless-refused")
+    print(format_plan(plan), flush=True)
+    why = refusals(plan, allow_twins=args.allow_twins, yes=args.yes, cpu_limit_s=args.cpu_limit_hours * 3600)
+    if why:
+        raise BenchlibError("the paper-profile run was not started:\n  - " + "\n  - ".join(why))
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.version:
@@ -107,9 +149,9 @@ def main(argv=None) -> int:
             _check_data_root(args.data_root, args.make_twins)
             from .runner import run
 
-            overrides: dict = {}
-            for chapter, name, value in args.param:
-                overrides.setdefault(chapter, {})[name] = _value(value)
+            overrides = _overrides(args.param)
+            if args.profile == "paper":
+                _paper_gate(args, overrides)
             records = run(profile=args.profile, only=args.only, jobs=args.jobs, data_root=args.data_root,
                           results_root=args.results_root, force=args.force, kernel_name=args.kernel,
                           overrides=overrides, dask_address=args.dask, verbose=args.verbose,
@@ -126,6 +168,14 @@ def main(argv=None) -> int:
 
             index = build(profile=args.profile, results_root=args.results_root, out_dir=args.out)
             print(f"book written: {index}")
+            return 0
+        if args.command == "plan":
+            from .plan import format_plan, make_plan, to_json
+
+            plan = make_plan(args.profile, only=args.only, data_root=args.data_root,
+                             results_root=args.results_root, overrides=_overrides(args.param),
+                             allow_twins=args.allow_twins)
+            print(to_json(plan) if args.json else format_plan(plan))
             return 0
         if args.command == "chapters":
             _show_chapters()

@@ -331,6 +331,22 @@ def _as_completed(futures, dask: bool):
 
 
 # --------------------------------------------------------------------------- the book's run
+def select_chapters(todo: list[ChapterSpec], only=None, overrides=None) -> list[ChapterSpec]:
+    """The chapters `--only` names (all when None), after checking that `--only` and `-p` name
+    known chapters."""
+    unknown = sorted(set(overrides or {}) - {c.id for c in todo})
+    if unknown:
+        raise BenchlibError(f"-p names unknown chapter(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(c.id for c in todo)}")
+    if only:
+        known = {c.id for c in todo}
+        missing = [o for o in only if o not in known]
+        if missing:
+            raise BenchlibError(f"unknown chapter(s) {', '.join(missing)}; known: {', '.join(sorted(known))}")
+        todo = [c for c in todo if c.id in only]
+    return todo
+
+
 def run(profile: str = "default", only=None, jobs: int = 0, data_root=None, results_root=None,
         force: bool = False, kernel_name: str | None = None, chapters: list[ChapterSpec] | None = None,
         overrides: dict | None = None, dask_address: str | None = None, cell_timeout: int | None = -1,
@@ -347,17 +363,7 @@ def run(profile: str = "default", only=None, jobs: int = 0, data_root=None, resu
     root = project_root()
     data_root = Path(data_root).expanduser().resolve() if data_root else default_data_root()
     results_root = Path(results_root).expanduser().resolve() if results_root else default_results_root()
-    todo = list(chapters) if chapters is not None else all_specs()
-    unknown = sorted(set(overrides or {}) - {c.id for c in todo})
-    if unknown:
-        raise BenchlibError(f"-p names unknown chapter(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(c.id for c in todo)}")
-    if only:
-        known = {c.id for c in todo}
-        missing = [o for o in only if o not in known]
-        if missing:
-            raise BenchlibError(f"unknown chapter(s) {', '.join(missing)}; known: {', '.join(sorted(known))}")
-        todo = [c for c in todo if c.id in only]
+    todo = select_chapters(list(chapters) if chapters is not None else all_specs(), only, overrides)
     if cell_timeout == -1:
         cell_timeout = CELL_TIMEOUT_S.get(profile)
     planned = []

@@ -121,3 +121,159 @@ def _tensors(obj, prefix=""):
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
             yield from _tensors(v, f"{prefix}[{i}]")
+
+
+# --------------------------------------------------------------------------- resumable training
+CHECKPOINT_DIR = ".checkpoints"   # under the results root: <results>/.checkpoints/<profile>/<chapter>/
+
+
+def checkpoint_folder(results_root, profile: str, chapter: str) -> Path:
+    """Where a chapter's training checkpoints live: beside (not inside) its results folder, which a
+    successful run replaces and a failed run must not touch."""
+    return Path(results_root).expanduser() / CHECKPOINT_DIR / profile / chapter
+
+
+def config_hash(*parts) -> str:
+    """A short hash of everything a training depends on (JSON of the parts, keys sorted); a checkpoint
+    is resumed only when its hash is the one of the training asked for."""
+    import hashlib
+    import json
+
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def files_signature(root, patterns=("**/*",)) -> list:
+    """(relative path, size, mtime) of the files under `root`: part of a checkpoint's hash, so a
+    changed dataset is not resumed from a training on the old one (cheap: no file is read)."""
+    root = Path(root)
+    out = []
+    for pattern in patterns:
+        for p in sorted(root.glob(pattern)):
+            if p.is_file():
+                st = p.stat()
+                out.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def rng_state(generator: np.random.Generator | None = None) -> dict:
+    """Every random state a training draws from: Python, NumPy's global one, torch (CPU and CUDA)
+    and, when given, the training's own NumPy Generator. Stored as plain types and tensors so that
+    `torch.load(weights_only=True)` reads it back."""
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    out = {"python": random.getstate(), "torch": torch.get_rng_state(),
+           "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                     "has_gauss": int(has_gauss), "cached": float(cached)}}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    if generator is not None:
+        out["generator"] = generator.bit_generator.state
+    return out
+
+
+def set_rng_state(state: dict, generator: np.random.Generator | None = None) -> None:
+    """Restore what `rng_state` saved (the Generator's state into `generator`)."""
+    import torch
+
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if generator is not None and "generator" in state:
+        generator.bit_generator.state = state["generator"]
+
+
+class TrainingCheckpoint:
+    """The training state of one model and one seed, saved atomically and resumed when it matches.
+
+    `folder/<name>.pt` holds whatever the training passes to `save` (model, optimiser, scheduler,
+    epoch, early-stopping state, `rng_state()`) together with `key`, the hash of everything the
+    training depends on (`config_hash`); `folder/<name>.json` is a small readable summary (epoch,
+    finished or not, key, time) that `benchlib plan` lists without loading tensors. `load()`
+    returns the saved state only when its key is `key`: a checkpoint of other parameters or data
+    is ignored (and overwritten by the next save), never resumed. `every` > 0 saves every that
+    many epochs (`due(epoch)`); 0 switches checkpointing off (`load` finds nothing, `save` does
+    nothing), which costs the training nothing.
+
+    Writes are atomic (temporary file, fsync, rename), so an interruption during a save leaves the
+    previous checkpoint intact. Finished trainings are kept (a re-run of an interrupted chapter
+    skips them) until the chapter calls `remove_all(folder)` after its whole run succeeded."""
+
+    def __init__(self, folder, name: str, key: str, every: int = 1):
+        if every < 0:
+            raise BenchlibError(f"checkpoint interval must be 0 (off) or a number of epochs, got {every}")
+        self.folder, self.name, self.key, self.every = Path(folder), name, key, int(every)
+
+    @property
+    def enabled(self) -> bool:
+        return self.every > 0
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{self.name}.pt"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.folder / f"{self.name}.json"
+
+    def due(self, epoch: int, last: bool = False) -> bool:
+        """Save after this (1-based) epoch? Every `every` epochs, and always after the last."""
+        return self.enabled and (last or epoch % self.every == 0)
+
+    def load(self) -> dict | None:
+        if not self.enabled or not self.path.is_file():
+            return None
+        state = load_checkpoint(self.path)
+        if not isinstance(state, dict) or state.get("key") != self.key:
+            return None
+        return state
+
+    def save(self, state: dict, epoch: int, finished: bool = False) -> None:
+        import json
+        import uuid
+
+        import torch
+
+        if not self.enabled:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for target, write in ((self.path, lambda f: torch.save({**state, "key": self.key, "epoch": epoch,
+                                                                  "finished": finished}, f)),
+                              (self.summary_path, lambda f: f.write(json.dumps(
+                                  {"name": self.name, "key": self.key, "epoch": epoch, "finished": finished,
+                                   "saved": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1).encode()))):
+            tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")
+            try:
+                with open(tmp, "wb") as f:
+                    write(f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+
+    @staticmethod
+    def remove_all(folder) -> None:
+        """Delete a chapter's checkpoints (its run finished: nothing is left to resume)."""
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def list_checkpoints(folder) -> list[dict]:
+    """The summaries (`<name>.json`) of the checkpoints in `folder`, sorted by name."""
+    import json
+
+    out = []
+    for p in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+        try:
+            out.append(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            out.append({"name": p.stem, "unreadable": True})
+    return out

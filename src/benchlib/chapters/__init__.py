@@ -63,6 +63,18 @@ class ChapterSpec:
         """The overrides this profile makes to the notebook's defaults."""
         return dict(self.profiles.get(profile, {}))
 
+    def plan_module(self):
+        """The chapter's optional `plan` module (`benchlib plan`), imported only when asked for:
+        discovery stays light. None when the chapter has none."""
+        import importlib.util
+
+        name = f"{self.package}.plan"
+        try:
+            found = importlib.util.find_spec(name)
+        except ImportError:
+            found = None
+        return importlib.import_module(name) if found is not None else None
+
 
 def _spec_of(module_name: str) -> ChapterSpec | None:
     try:

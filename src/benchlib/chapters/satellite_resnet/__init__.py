@@ -14,6 +14,7 @@ PAPER = dict(
     train_size=3000, tile=364, stride=120, crop=256, infer_tile=512, infer_stride=384, lr=0.005,
     lr_step=30, max_epochs=300, patience=5, monitor='cost', refine_lr=0.0001, refine_steps=2000,
     refine_crop=256, block=256, n_boot=2000,
+    checkpoint_every=1,
 )
 
 SPEC = ChapterSpec('satellite_resnet', 'Residual encoder-decoder for satellite images', order=30,

@@ -8,10 +8,12 @@ plotting, no result writing)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
 from benchlib import BenchlibError, torchutil
+from benchlib.paths import default_results_root
 from benchlib.results import describe_device
 
 from . import data as satdata
@@ -19,7 +21,9 @@ from .data import Normaliser, Scene
 from .evaluate import evaluate
 from .models import DISPLAY_NAMES, MODEL_NAMES, parameter_count
 from .refine import refine_and_evaluate
-from .train import SampleConfig, Samples, TrainConfig, train_all
+from .train import SampleConfig, Samples, TrainConfig, checkpoint_key, train_all
+
+CHAPTER = "satellite_resnet"
 
 
 @dataclass
@@ -56,10 +60,20 @@ class Config:
     block: int = 32
     n_boot: int = 500
     data_root: str = ""
+    checkpoint_every: int = 0      # save each training's state every N epochs and resume it (0: off)
+    checkpoint_dir: str = ""       # empty: <results_root>/.checkpoints/<profile>/satellite_resnet
+    profile: str = "default"       # injected by the runner (names the checkpoint folder)
+    results_root: str = ""         # injected by the runner (empty: the default results folder)
 
     @property
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.n_seeds)]
+
+    @property
+    def checkpoint_folder(self) -> Path:
+        if self.checkpoint_dir:
+            return Path(self.checkpoint_dir).expanduser()
+        return torchutil.checkpoint_folder(self.results_root or default_results_root(), self.profile, CHAPTER)
 
 
 @dataclass
@@ -111,8 +125,16 @@ def run(config: Config, log=print) -> Run:
     cfg = TrainConfig(batch=config.batch, lr=config.lr, lr_step=config.lr_step, lr_gamma=config.lr_gamma,
                       max_epochs=config.max_epochs, patience=config.patience, width=config.width,
                       monitor=config.monitor)
+    data_sig = (str(ds.root), torchutil.files_signature(ds.root)) if config.checkpoint_every else None
+
+    def checkpoint(name, seed, c):
+        key = checkpoint_key(name, seed, c, samples, in_channels, data_sig, dev)
+        return torchutil.TrainingCheckpoint(config.checkpoint_folder, f"{name}-seed{seed}", key,
+                                            config.checkpoint_every)
+
     trained, out.train_summary = train_all(config.models, samples, cfg, dev, config.seeds, in_channels,
-                                           lr_by_model=config.lr_by_model, log=log)
+                                           lr_by_model=config.lr_by_model, log=log,
+                                           checkpoints=checkpoint if config.checkpoint_every else None)
 
     # Table II: each network on the whole test scenes.
     out.evals = {label: [evaluate(t.model, data["test"], norm, config.infer_tile, config.infer_stride, dev,
@@ -130,5 +152,8 @@ def run(config: Config, log=print) -> Run:
             refine_and_evaluate(t, data["test"], norm, out.sizes, rcfg, config.refine_crop, config.refine_steps,
                                 dev, t.seed, config.infer_tile, config.infer_stride, config.block)
             for t in trained[label]]
+    if config.checkpoint_every:
+        # Everything the checkpoints protect has been measured: nothing is left to resume.
+        torchutil.TrainingCheckpoint.remove_all(config.checkpoint_folder)
     return out
 

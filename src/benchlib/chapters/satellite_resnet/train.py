@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.torchutil import autocast, synchronize
+from benchlib.torchutil import TrainingCheckpoint, autocast, config_hash, rng_state, set_rng_state, synchronize
 
 from .data import Normaliser, Scene
 from .evaluate import tile_starts
@@ -139,84 +139,126 @@ def validate(model, val, device, batch) -> tuple[float, float]:
     return total / n, (200 * tp / (2 * tp + fp + fn) if tp else 0.0)
 
 
-def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int) -> pd.DataFrame:
+def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
+        checkpoint: TrainingCheckpoint | None = None, on_epoch=None) -> pd.DataFrame:
     """SGD with momentum and step decay; after every epoch the validation cost and F1 are measured,
     the weights of the best epoch (by `cfg.monitor`) are kept, and training stops when the monitored
     score has not improved for `cfg.patience` epochs, or after `cfg.max_epochs`. One epoch = every
-    training tile once, freshly augmented. Returns the per-epoch history.
+    training tile once, freshly augmented. Returns the per-epoch history (`attrs["train_time_s"]`:
+    the training's time, over all sessions when it was resumed).
 
     The paper stops on the validation cost. Monitoring F1 instead guards against the failure seen at
     small budgets: a network can sit on the plateau of predicting no building at all (F1 = 0) while
     its cost still falls. With `monitor="f1"` the clock starts when the network leaves that plateau:
     epochs at validation F1 = 0 before it do not count towards `max_epochs`, the patience or the
-    learning-rate steps (the paper updated its learning rate by hand), up to `max_epochs` of them."""
+    learning-rate steps (the paper updated its learning rate by hand), up to `max_epochs` of them.
+
+    `checkpoint` (a `benchlib.torchutil.TrainingCheckpoint`): the whole training state is saved after
+    the epochs it says, and a matching saved state is resumed, so an interrupted training continues
+    where it stopped and ends with the same numbers as an uninterrupted one (same device and
+    threads). `on_epoch(epoch)` is called after each epoch trained in this session."""
     if cfg.monitor not in ("f1", "cost"):
         raise BenchlibError(f"monitor must be 'f1' or 'cost', got {cfg.monitor!r}")
     rng = np.random.default_rng(seed)
     crop = samples.cfg.crop
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
-    best, best_state, bad, rows = -math.inf, None, 0, []
-    plateau = 0   # epochs spent at validation F1 = 0 before the first positive one (monitor "f1")
-    for epoch in range(2 * cfg.max_epochs if cfg.monitor == "f1" else cfg.max_epochs):
-        model.train()
-        order = rng.permutation(len(samples.train))
-        losses = []
-        for i in range(0, len(order), cfg.batch):
-            batch = [augment(*samples.train[j], crop, rng) for j in order[i:i + cfg.batch]]
-            x, y = to_batch(*zip(*batch), device)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device):
-                loss = F.cross_entropy(model(x).float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        cost, f1 = validate(model, samples.val, device, cfg.batch) if samples.val else (float(np.mean(losses)), 0.0)
-        rows.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": cost, "val_f1": f1,
-                     "lr": opt.param_groups[0]["lr"]})
-        on_plateau = cfg.monitor == "f1" and best <= 0 and f1 == 0
-        if on_plateau and plateau < cfg.max_epochs:
-            plateau += 1
-            continue
-        sched.step()
-        score = f1 if cfg.monitor == "f1" else -cost
-        if score > best + 1e-6:
-            best, bad = score, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
-            if bad >= cfg.patience:
-                break
-        if epoch + 1 - plateau >= cfg.max_epochs:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    s = {"best": -math.inf, "best_state": None, "bad": 0, "rows": [], "elapsed_s": 0.0,
+         "plateau": 0}   # plateau: epochs at validation F1 = 0 before the first positive one (monitor "f1")
+    epoch, finished = 0, False
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        set_rng_state(saved["rng"], rng)
+        s = {k: saved[k] for k in s}
+        epoch, finished = saved["epoch"], saved["finished"]
+    n_epochs = 2 * cfg.max_epochs if cfg.monitor == "f1" else cfg.max_epochs
+    t0 = time.perf_counter()
+    while not finished and epoch < n_epochs:
+        finished = _epoch(model, samples, cfg, device, rng, crop, opt, sched, s, epoch)
+        epoch += 1
+        finished = finished or epoch >= n_epochs
+        if checkpoint is not None and checkpoint.due(epoch, last=finished):
+            checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "rng": rng_state(rng),
+                             **s, "elapsed_s": s["elapsed_s"] + time.perf_counter() - t0}, epoch, finished)
+        if on_epoch is not None:
+            on_epoch(epoch)
+    if s["best_state"] is not None:
+        model.load_state_dict(s["best_state"])
     model.eval()
-    return pd.DataFrame(rows)
+    hist = pd.DataFrame(s["rows"])
+    hist.attrs["train_time_s"] = s["elapsed_s"] + time.perf_counter() - t0
+    return hist
 
 
-def train_model(name: str, samples: Samples, cfg: TrainConfig, device, seed: int, in_channels: int) -> Trained:
+def _epoch(model, samples, cfg, device, rng, crop, opt, sched, s: dict, epoch: int) -> bool:
+    """One epoch of `fit` (training, validation, early-stopping bookkeeping in `s`); True to stop."""
+    model.train()
+    order = rng.permutation(len(samples.train))
+    losses = []
+    for i in range(0, len(order), cfg.batch):
+        batch = [augment(*samples.train[j], crop, rng) for j in order[i:i + cfg.batch]]
+        x, y = to_batch(*zip(*batch), device)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    cost, f1 = validate(model, samples.val, device, cfg.batch) if samples.val else (float(np.mean(losses)), 0.0)
+    s["rows"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": cost, "val_f1": f1,
+                      "lr": opt.param_groups[0]["lr"]})
+    on_plateau = cfg.monitor == "f1" and s["best"] <= 0 and f1 == 0
+    if on_plateau and s["plateau"] < cfg.max_epochs:
+        s["plateau"] += 1
+        return False
+    sched.step()
+    score = f1 if cfg.monitor == "f1" else -cost
+    if score > s["best"] + 1e-6:
+        s["best"], s["bad"] = score, 0
+        s["best_state"] = copy.deepcopy(model.state_dict())
+    else:
+        s["bad"] += 1
+        if s["bad"] >= cfg.patience:
+            return True
+    return epoch + 1 - s["plateau"] >= cfg.max_epochs
+
+
+def train_model(name: str, samples: Samples, cfg: TrainConfig, device, seed: int, in_channels: int,
+                checkpoint: TrainingCheckpoint | None = None, on_epoch=None) -> Trained:
     torch.manual_seed(seed)
     model = build_model(name, in_channels=in_channels, num_classes=2, width=cfg.width).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    t0 = time.perf_counter()
-    hist = fit(model, samples, cfg, device, seed)
+    hist = fit(model, samples, cfg, device, seed, checkpoint, on_epoch)
     synchronize(device)
-    return Trained(name, model, hist, time.perf_counter() - t0, seed)
+    return Trained(name, model, hist, hist.attrs["train_time_s"], seed)
+
+
+def checkpoint_key(name: str, seed: int, cfg: TrainConfig, samples: Samples, in_channels: int, data: str,
+                   device) -> str:
+    """What a saved training must share to be resumed: network, seed, every training setting, the
+    sample settings and counts, the data (`data`: its folder and file signature) and the device type."""
+    return config_hash(name, seed, asdict(cfg), asdict(samples.cfg), len(samples.train), len(samples.val),
+                       in_channels, data, torch.device(device).type, torch.__version__)
 
 
 def train_all(names, samples: Samples, cfg: TrainConfig, device, seeds, in_channels: int, lr_by_model=None,
-              log=print):
+              log=print, checkpoints=None):
     """{display label: [Trained per seed]} and a summary frame (epochs, best epoch, its validation F1
-    and cost, time). `lr_by_model` overrides `cfg.lr` for some networks (name -> learning rate)."""
+    and cost, time). `lr_by_model` overrides `cfg.lr` for some networks (name -> learning rate).
+    `checkpoints(name, seed, cfg)` → a `TrainingCheckpoint` for that training (or None: none)."""
     trained, rows = {}, []
     for name in names:
         c = replace(cfg, lr=float((lr_by_model or {}).get(name, cfg.lr)))
         for seed in seeds:
-            t = train_model(name, samples, c, device, seed, in_channels)
+            ck = checkpoints(name, seed, c) if checkpoints is not None else None
+            t = train_model(name, samples, c, device, seed, in_channels, ck)
             trained.setdefault(t.label, []).append(t)
             h = t.history
             best = h.loc[h["val_f1"].idxmax() if c.monitor == "f1" else h["val_loss"].idxmin()]
