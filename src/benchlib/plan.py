@@ -23,6 +23,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -190,7 +191,10 @@ def _on_meta(build, shape):
     import torch
 
     try:
-        with torch.device("meta"):
+        # builders that load weight files copy them into meta parameters (a no-op torch warns about
+        # once per tensor); the values do not matter for counting or timing
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*meta parameter.*", category=UserWarning)
             return build(tuple(shape))
     except Exception:  # noqa: BLE001 - some builders compute values while building: build, then move
         return build(tuple(shape)).to("meta")
