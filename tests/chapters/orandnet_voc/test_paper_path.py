@@ -31,7 +31,8 @@ SIZE = 32  # a multiple of ViT-B/16's patch; ResNet-50 at output stride 16 gives
 
 def _config(root, device, **kw):
     return paper_config(SPEC, P.Config, device, data_root=str(root), image_size=SIZE, n_seeds=1, cls_epochs=1,
-                        vit_epochs=1, orand_epochs=1, aff_epochs=1, seg_epochs=1, **kw)
+                        vit_epochs=1, orand_epochs=1, aff_epochs=1, seg_epochs=1,
+                        checkpoint_dir=str(root / "checkpoints"), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,9 @@ def test_paper_profile_runs_on_a_real_devkit(tmp_path, files, device):
     cfg = _config(tmp_path, device, resnet_weights=str(files["resnet_weights"]),
                   vit_checkpoint=str(files["vit_checkpoint"]))
     assert cfg.backbones == "paper" and len(cfg.cam_scales) == 4 and len(cfg.scale_schedule) == 3
+    assert cfg.checkpoint_every == 1  # the paper profile checkpoints every training stage …
     run = P.run(cfg, log=lambda *_: None)
+    assert not (tmp_path / "checkpoints").exists()  # … and removes them once everything is measured
 
     assert run.dataset.startswith("PASCAL VOC 2012 at ") and "twin" not in run.dataset
     assert run.train.ids == ids[:2] and run.val.ids == ids[2:] and run.config.device == device

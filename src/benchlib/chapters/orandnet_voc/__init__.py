@@ -10,7 +10,7 @@ SMOKE = dict(
 PAPER = dict(
     image_size=320, backbones='paper', n_seeds=3, cls_epochs=15, vit_epochs=30,
     cam_scales=[1.0, 0.5, 1.5, 2.0], orand_epochs=20, aff_epochs=10, seg_epochs=30,
-    scale_schedule=[[8, 2], [4, 4], [2, 6]], torch_threads=0, n_boot=2000,
+    scale_schedule=[[8, 2], [4, 4], [2, 6]], torch_threads=0, n_boot=2000, checkpoint_every=1,
 )
 
 SPEC = ChapterSpec('orandnet_voc', 'ORANDNet: precision-aware CAM ensembles on VOC', order=20,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchlib import BenchlibError
-from benchlib.torchutil import pick_device, set_threads
+from benchlib.torchutil import TrainingCheckpoint, pick_device, set_threads
 
 from . import data, evaluate as E, models as M, train as T
 
@@ -58,12 +58,16 @@ class Config:
     bg_threshold: object = "heldout"  # "heldout" (sweep on the calibration part) or one float for all
     n_eval_classes: int = 21  # 21 = paper convention; 20 = the released code's matrix
     n_boot: int = 1000
-    n_control: int = 80  # train images (true masks) for the mechanism control; 0 skips it
+    n_control: int = 60  # train images (true masks) for the mechanism control; 0 skips it
     resnet_checkpoint: str = ""  # a state_dict of this chapter's classifier: skips its training
     vit_checkpoint: str = ""
     backbones: str = "small"     # "small" (reduced, from scratch) or "paper" (ResNet-50, ViT-B/16)
     resnet_weights: str = ""     # paper backbones: a torchvision ImageNet resnet50 state dict file
     vit_weights: str = ""        # paper backbones: a torchvision ImageNet vit_b_16 state dict file
+    checkpoint_every: int = 0    # save each training stage's state every N epochs and resume it (0: off)
+    checkpoint_dir: str = ""     # empty: <results_root>/.checkpoints/<profile>/orandnet_voc
+    profile: str = "default"     # injected by the runner (names the checkpoint folder)
+    results_root: str = ""       # injected by the runner (empty: the default results folder)
 
     def __post_init__(self):
         if self.n_eval_classes not in (20, 21):
@@ -238,4 +242,7 @@ def run(config: Config, log=print) -> Run:
         n = min(cfg.n_control, len(train.ids))
         part = data.Split(train.ids[:n], train.images[:n], train.masks[:n], train.labels[:n])
         out.control = {regime: control_run(part, regime, cfg, log) for regime in REGIMES}
+    if cfg.checkpoint_every:
+        # every stage has been trained and measured: nothing is left to resume
+        TrainingCheckpoint.remove_all(T.checkpoint_dir(cfg))
     return out

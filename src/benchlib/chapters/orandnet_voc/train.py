@@ -2,6 +2,7 @@
 refinement and the second-stage segmentation network (each a small AdamW loop)."""
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -9,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.torchutil import autocast, seed_everything
+from benchlib.torchutil import (TrainingCheckpoint, autocast, checkpoint_folder, config_hash, rng_state,
+                                seed_everything, set_rng_state)
 
 from . import models as M
 from .data import Split
@@ -17,9 +19,13 @@ from .data import Split
 MIN_SIDE = 12  # scale scheduling never shrinks an image side below this many pixels
 
 
-def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_decay=0.0, transform=None):
+def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_decay=0.0, transform=None,
+         checkpoint: TrainingCheckpoint | None = None, on_epoch=None):
     """AdamW + polynomial decay (power 0.9) over `epochs` passes of shuffled mini-batches; bf16
-    autocast and channels_last on CUDA. `transform(epoch, batch_tensors)` may augment / rescale."""
+    autocast and channels_last on CUDA. `transform(epoch, batch_tensors)` may augment / rescale.
+    `checkpoint`: the state (model, optimiser, schedule, every random generator) is saved after the
+    epochs it says and a matching saved state is resumed, so an interrupted training ends with the
+    numbers of an uninterrupted one; `on_epoch(epoch)` is called after each epoch trained here."""
     device = torch.device(device)
     model.to(device)
     if device.type == "cuda":
@@ -29,8 +35,17 @@ def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_dec
     n = len(tensors[0])
     total = max(1, epochs * math.ceil(n / batch))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - min(s, total - 1) / total) ** 0.9)
+    start = 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        g.set_state(saved["generator"])
+        set_rng_state(saved["rng"])
+        start = saved["epoch"]
     model.train()
-    for ep in range(epochs):
+    for ep in range(start, epochs):
         perm = torch.randperm(n, generator=g)
         for s in range(0, n, batch):
             idx = perm[s:s + batch]
@@ -43,8 +58,38 @@ def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_dec
             loss.float().backward()
             opt.step()
             sched.step()
+        if checkpoint is not None and checkpoint.due(ep + 1, last=ep + 1 == epochs):
+            checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "generator": g.get_state(), "rng": rng_state()},
+                            ep + 1, finished=ep + 1 == epochs)
+        if on_epoch is not None:
+            on_epoch(ep + 1)
     model.eval()
     return model
+
+
+def stage_checkpoint(cfg, stage: str, seed: int, tensors, **settings) -> TrainingCheckpoint | None:
+    """The checkpoint of one training stage when `cfg.checkpoint_every` > 0 (else None). Its key hashes
+    the stage, seed, settings, network sizes and the training tensors themselves (the CAMs or
+    pseudo-masks of earlier stages), so a checkpoint is resumed only by the very same training; the
+    file name carries the key too, as one stage trains on several pseudo-mask sources."""
+    every = getattr(cfg, "checkpoint_every", 0)
+    if not every:
+        return None
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    key = config_hash(stage, seed, settings, h.hexdigest(), cfg.backbones, cfg.image_size,
+                      cfg.resnet_weights, cfg.vit_weights, str(cfg.device), torch.__version__)
+    return TrainingCheckpoint(checkpoint_dir(cfg), f"{stage}-seed{seed}-{key[:8]}", key, every)
+
+
+def checkpoint_dir(cfg):
+    """`cfg.checkpoint_dir`, else the chapter's folder beside the results (`benchlib plan` lists it)."""
+    from benchlib.paths import default_results_root
+
+    return cfg.checkpoint_dir or checkpoint_folder(cfg.results_root or default_results_root(), cfg.profile,
+                                                   "orandnet_voc")
 
 
 def _flip(ep, xb, g):
@@ -73,7 +118,8 @@ def train_classifier(kind: str, train: Split, cfg, seed: int):
     lossf = torch.nn.MultiLabelSoftMarginLoss()
     epochs, lr, wd = (cfg.cls_epochs, 3e-3, 1e-4) if kind == "resnet" else (cfg.vit_epochs, 2e-3, 1e-4)
     return _fit(model, [x, y], lambda m, xb, yb: lossf(m(xb), yb), epochs=epochs, lr=lr, batch=16,
-                device=cfg.device, seed=seed, weight_decay=wd, transform=_flip)
+                device=cfg.device, seed=seed, weight_decay=wd, transform=_flip,
+                checkpoint=stage_checkpoint(cfg, f"classifier-{kind}", seed, [x, y], epochs=epochs, lr=lr, wd=wd))
 
 
 def train_orandnet(or_cams, and_cams, cfg, seed: int):
@@ -82,7 +128,8 @@ def train_orandnet(or_cams, and_cams, cfg, seed: int):
     x = torch.from_numpy(np.concatenate(or_cams)[:, None])
     y = torch.from_numpy(np.concatenate(and_cams)[:, None])
     return _fit(M.OrAndNet(), [x, y], lambda m, xb, yb: M.orand_loss(m(xb), yb), epochs=cfg.orand_epochs,
-                lr=3e-3, batch=8, device=cfg.device, seed=seed, transform=_flip)
+                lr=3e-3, batch=8, device=cfg.device, seed=seed, transform=_flip,
+                checkpoint=stage_checkpoint(cfg, "orandnet", seed, [x, y], epochs=cfg.orand_epochs))
 
 
 @torch.no_grad()
@@ -126,8 +173,10 @@ def train_affinity(train: Split, cams, cfg, seed: int, radius: int = 4):
         ii, jj = i.to(xb.device), j.to(xb.device)
         return M.affinity_loss(M.affinities(m(xb).float(), ii, jj), sb, ii, jj)
 
-    return _fit(M.AffinityNet(), [M.to_tensor(train.images), seeds], loss, epochs=cfg.aff_epochs, lr=2e-3,
-                batch=16, device=cfg.device, seed=seed)
+    x = M.to_tensor(train.images)
+    return _fit(M.AffinityNet(), [x, seeds], loss, epochs=cfg.aff_epochs, lr=2e-3, batch=16, device=cfg.device,
+                seed=seed, checkpoint=stage_checkpoint(cfg, "affinity", seed, [x, seeds], epochs=cfg.aff_epochs,
+                                                       radius=radius))
 
 
 @torch.no_grad()
@@ -167,9 +216,10 @@ def train_segnet(train: Split, pseudo_masks: np.ndarray, cfg, seed: int, schedul
         factor = next((f for f, until in schedule if ep < until), 1)
         return list(M.downsample_pair(xb[0], xb[1], factor))
 
-    return _fit(M.SegNet(width=24), [M.to_tensor(train.images), torch.from_numpy(pseudo_masks.astype(np.int64))],
-                lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb, ignore_index=255),
-                epochs=cfg.seg_epochs, lr=1e-2, batch=16, device=cfg.device, seed=seed, transform=transform)
+    x, y = M.to_tensor(train.images), torch.from_numpy(pseudo_masks.astype(np.int64))
+    return _fit(M.SegNet(width=24), [x, y], lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb, ignore_index=255),
+                epochs=cfg.seg_epochs, lr=1e-2, batch=16, device=cfg.device, seed=seed, transform=transform,
+                checkpoint=stage_checkpoint(cfg, "segnet", seed, [x, y], epochs=cfg.seg_epochs, schedule=schedule))
 
 
 @torch.no_grad()
