@@ -79,3 +79,35 @@ def test_predict_from_cached_test_features_equals_encoding_now(setup):
     for a, b, it in zip(cached, now, items.items):
         assert a.shape == it.gt.shape and a.dtype == np.float32
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_head_training_resumes_where_it_stopped(setup, tmp_path):
+    """The paper profile checkpoints every epoch: a training killed after epoch 2 of 3 resumes with
+    epoch 3 only and ends with the weights and history of an uninterrupted one (the online RFM
+    variant: augmented copies, RPN sampling and triplets all draw from the saved generators)."""
+    from benchlib.chapters.cosaliency.train import variant_checkpoint
+
+    enc, _, arrays = setup
+    cfg, name = _cfg(epochs=3), "U-Net + DA + FS + RFM (online)"
+    bank = FeatureBank(enc, arrays, cfg, seed=0)
+    ref, ref_hist = train_variant(VARIANTS[name], bank, cfg, seed=5)
+
+    def ck():
+        return variant_checkpoint(tmp_path, 1, name, "cosal", 5, cfg, bank, "lite0")
+
+    def stop_at_2(ep):
+        if ep == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_variant(VARIANTS[name], bank, cfg, seed=5, checkpoint=ck(), on_epoch=stop_at_2)
+    epochs = []
+    head, hist = train_variant(VARIANTS[name], bank, cfg, seed=5, checkpoint=ck(), on_epoch=epochs.append)
+    assert epochs == [3] and hist == ref_hist
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(head.state_dict()[k], v, rtol=0, atol=0)
+    assert variant_checkpoint(tmp_path, 0, name, "cosal", 5, cfg, bank, "lite0") is None  # 0: off

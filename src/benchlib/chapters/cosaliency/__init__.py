@@ -10,7 +10,7 @@ SMOKE = dict(
 PAPER = dict(
     # the paper's U-Net at full resolution (features too large to cache: encoded per batch)
     device='auto', train_size=384, width=0, out_stride=1, cache_features=False, epochs=30, lr=0.0001,
-    batch_size=1, n_seeds=3, fps_repeats=20, full_width_fps='both',
+    batch_size=1, n_seeds=3, fps_repeats=20, full_width_fps='both', checkpoint_every=1,
     ablation=['U-Net', 'U-Net + DA', 'U-Net + FS', 'U-Net + DA + FS', 'U-Net + FS + RFM (offline)', 'U-Net + DA + FS + RFM (offline)', 'U-Net + DA + FS + RFM (online)'],
 )
 

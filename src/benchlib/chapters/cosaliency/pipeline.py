@@ -10,12 +10,13 @@ import numpy as np
 
 from benchlib import BenchlibError
 from benchlib.metrics.saliency import aggregate
-from benchlib.torchutil import pick_device, set_threads
+from benchlib.torchutil import TrainingCheckpoint, checkpoint_folder, pick_device, set_threads
 
 from . import data
 from .evaluate import PAPER_SIZES, SELECTIVITY_KEYS, ft_maps, measure_fps, oracle_maps, score_maps, selectivity
 from .models import ABLATION, VARIANTS, CoSalHead, CoSalNet, VGG16Encoder, build_encoder, encoder_name
-from .train import FeatureBank, TrainConfig, encode_items, predict, to_training_arrays, train_variant
+from .train import (FeatureBank, TrainConfig, encode_items, predict, to_training_arrays, train_variant,
+                    variant_checkpoint)
 
 # Table 2's learned rows are Table 1 columns (the paper's numbers agree: 0.824 / 0.892 / 0.904).
 TABLE2_METHODS = {"U-Net": "U-Net", "Ours (offline)": "U-Net + DA + FS + RFM (offline)",
@@ -50,6 +51,18 @@ class Config:
                                       # "both" sizes; "none": this run's only, at the smallest
     data_root: str = ""           # a folder holding Image/ and GT/ is used as real data
     sdcs_root: str = ""           # the SDCS-like dataset; empty: its twin
+    checkpoint_every: int = 0     # save each head's training state every N epochs and resume it (0: off)
+    checkpoint_dir: str = ""      # empty: <results_root>/.checkpoints/<profile>/cosaliency
+    profile: str = "default"      # injected by the runner (names the checkpoint folder)
+    results_root: str = ""        # injected by the runner (empty: the default results folder)
+
+
+def checkpoint_dir(config: Config):
+    """`config.checkpoint_dir`, else the chapter's folder beside the results (`benchlib plan` lists it)."""
+    from benchlib.paths import default_results_root
+
+    return config.checkpoint_dir or checkpoint_folder(config.results_root or default_results_root(), config.profile,
+                                                      "cosaliency")
 
 
 @dataclass
@@ -163,7 +176,9 @@ def run(config: Config, log=print) -> Run:
         for key, split in splits.items():
             for name in wanted[key]:
                 t = time.perf_counter()
-                head, hist = train_variant(VARIANTS[name], banks[key], cfg, s_)
+                ck = variant_checkpoint(checkpoint_dir(config), config.checkpoint_every, name, key, s_, cfg,
+                                        banks[key], encoder_name(config.vgg_weights))
+                head, hist = train_variant(VARIANTS[name], banks[key], cfg, s_, ck)
                 pred = predict(head, encoder, split.test, cfg, test_stages[key])
                 if s_ == seeds[0]:
                     maps[key][name] = pred
@@ -197,5 +212,7 @@ def run(config: Config, log=print) -> Run:
     else:
         fps_full = []
     timings["fps_s"] = time.perf_counter() - t
+    if config.checkpoint_every:
+        TrainingCheckpoint.remove_all(checkpoint_dir(config))  # everything trained is measured
     return Run(config, device, splits, cfg, seeds, methods, maps, scores, select, histories, encoder_info, fps,
                timings, fps_full)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchlib.torchutil import autocast, seed_everything
+from benchlib.torchutil import TrainingCheckpoint, autocast, config_hash, rng_state, seed_everything, set_rng_state
 
 from .data import SaliencySet
 from .models import (
@@ -213,10 +213,13 @@ def _branch_loss(model, r, boxes, cosal, anchors, variant, cfg, rng):
     return rpn, rfm
 
 
-def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: int):
+def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: int,
+                  checkpoint: TrainingCheckpoint | None = None, on_epoch=None):
     """Train one Table 1 column's head (FS, decoder, RPN / RFM) on the frozen encoder's features.
     Returns (head in eval mode, history: per epoch the mean decoder BCE, RPN and RFM losses; total =
-    their sum, weights 1 as in the paper)."""
+    their sum, weights 1 as in the paper). `checkpoint`: the state (head, optimiser, random
+    generators, history) is saved after the epochs it says and a matching saved state is resumed,
+    so an interrupted training ends as an uninterrupted one; `on_epoch(epoch)` after each epoch."""
     device = torch.device(cfg.device)
     seed_everything(seed)
     rng = np.random.default_rng(seed)
@@ -226,12 +229,18 @@ def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: i
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     anchors = make_anchors(cfg.train_size // STRIDE, cfg.train_size // STRIDE, sizes=cfg.anchor_sizes)
-    history = []
+    history, start = [], 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        set_rng_state(saved["rng"], rng)
+        history, start = saved["history"], saved["epoch"]
     model.train()
-    for _ in range(cfg.epochs):
+    for ep in range(start, cfg.epochs):
         perm, sums = rng.permutation(len(bank)), np.zeros(3)
-        for start in range(0, len(perm), cfg.batch_size):
-            idx = perm[start:start + cfg.batch_size]
+        for begin in range(0, len(perm), cfg.batch_size):
+            idx = perm[begin:begin + cfg.batch_size]
             stages, y, boxes, cosal = bank.batch(idx, variant.augment, rng)
             with autocast(device):
                 logits, r = model(stages)
@@ -245,8 +254,29 @@ def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: i
             (bce + rpn + rfm).backward()
             opt.step()
             sums += np.array([float(bce.detach()), float(rpn.detach()), float(rfm.detach())]) * len(idx)
-        history.append(dict(zip(("bce", "rpn", "rfm"), sums / len(bank))))
+        history.append({k: float(v) for k, v in zip(("bce", "rpn", "rfm"), sums / len(bank))})
+        if checkpoint is not None and checkpoint.due(ep + 1, last=ep + 1 == cfg.epochs):
+            checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(rng),
+                             "history": history}, ep + 1, finished=ep + 1 == cfg.epochs)
+        if on_epoch is not None:
+            on_epoch(ep + 1)
     return model.eval(), history
+
+
+def variant_checkpoint(folder, every: int, variant: str, dataset: str, seed: int, cfg: TrainConfig, bank: FeatureBank,
+                       encoder_name: str) -> TrainingCheckpoint | None:
+    """The checkpoint of one (variant, dataset, seed) training when `every` > 0: its key hashes the
+    settings, the encoder and the training images and masks themselves."""
+    if not every:
+        return None
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in bank.arrays[:2]:
+        h.update(np.ascontiguousarray(a).tobytes())
+    key = config_hash(variant, dataset, seed, cfg.__dict__, encoder_name, h.hexdigest(), torch.__version__)
+    name = f"{dataset}-{variant}-seed{seed}".replace(" ", "").replace("+", "_").replace("(", "").replace(")", "")
+    return TrainingCheckpoint(folder, name, key, every)
 
 
 def encode_items(encoder, items: SaliencySet, cfg: TrainConfig):

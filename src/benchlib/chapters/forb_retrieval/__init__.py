@@ -11,7 +11,7 @@ SMOKE = dict(
 PAPER = dict(
     device='auto', colour_histogram=False, image_size=512, query_size=512, max_features=1000, vocab_size=16384,
     shortlist=100, cnn_arch='resnet50', vit_arch='vit_b_16', global_size=224, pretrained_size=224,
-    ssl_steps=5000, ssl_batch=256, ssl_size=96, n_boot=2000,
+    ssl_steps=5000, ssl_batch=256, ssl_size=96, n_boot=2000, checkpoint_every=250,
 )
 
 SPEC = ChapterSpec('forb_retrieval', 'FORB: flat object retrieval', order=50,

@@ -15,6 +15,7 @@ import numpy as np
 
 from benchlib import BenchlibError
 from benchlib.metrics.retrieval import average_precisions, t_map_curve
+from benchlib.torchutil import TrainingCheckpoint, checkpoint_folder
 
 from . import data as D
 from . import models as M
@@ -60,6 +61,18 @@ class Config:
     ssl_size: int = 48
     user_embedders: dict = field(default_factory=dict)
     n_boot: int = 1000
+    checkpoint_every: int = 0      # save the SimCLR training state every N steps and resume it (0: off)
+    checkpoint_dir: str = ""       # empty: <results_root>/.checkpoints/<profile>/forb_retrieval
+    profile: str = "default"       # injected by the runner (names the checkpoint folder)
+    results_root: str = ""         # injected by the runner (empty: the default results folder)
+
+
+def checkpoint_dir(config: Config):
+    """`config.checkpoint_dir`, else the chapter's folder beside the results (`benchlib plan` lists it)."""
+    from benchlib.paths import default_results_root
+
+    return config.checkpoint_dir or checkpoint_folder(config.results_root or default_results_root(), config.profile,
+                                                      "forb_retrieval")
 
 
 @dataclass
@@ -238,12 +251,15 @@ def run_methods(data: D.ForbData, config: Config, device="cpu", latency_queries:
                    meaningful=bool(weights))
 
     if want(SSL) and c.ssl_steps > 0:
-        from .ssl import train_simclr
+        from .ssl import simclr_key, train_simclr
 
         cb_imgs = images(data.codebook, c.image_size)
         for s in range(c.seed, c.seed + max(1, c.n_seeds)):
+            ck = TrainingCheckpoint(checkpoint_dir(c), f"simclr-seed{s}",
+                                    simclr_key(cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device),
+                                    c.checkpoint_every) if c.checkpoint_every else None
             model, loss = _timed(T, f"SimCLR training (seed {s})", lambda: train_simclr(
-                cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device))
+                cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device, checkpoint=ck))
             losses.append(loss)
             add_global(SSL, lambda ims, m=model: M.embed_images(m, ims, c.ssl_size, tuple(c.scales), device),
                        f"small CNN, SimCLR {c.ssl_steps} steps × {c.ssl_batch} images on the {len(cb_imgs)} "
@@ -284,4 +300,6 @@ def run(config: Config) -> Run:
     out = Run(config, forb, ds.name, ds.is_twin, device=device)
     out.runs, out.timings, out.ssl_losses = run_methods(forb, config, device=device)
     out.scores = evaluate(out.runs, forb.queries)
+    if config.checkpoint_every:
+        TrainingCheckpoint.remove_all(checkpoint_dir(config))  # every trained model is measured
     return out

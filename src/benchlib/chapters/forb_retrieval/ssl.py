@@ -88,9 +88,13 @@ def nt_xent(z1, z2, temperature: float = 0.1):
 
 
 def train_simclr(images, steps: int = 150, batch: int = 48, size: int = 48, dim: int = 128,
-                 lr: float = 3e-3, seed: int = 0, device="cpu", log_every: int = 0):
+                 lr: float = 3e-3, seed: int = 0, device="cpu", log_every: int = 0, checkpoint=None,
+                 on_step=None):
     """Train :func:`small_embed_net` on ``images`` (list of RGB uint8). Returns (model, losses).
-    Runs on CUDA with bf16 autocast and channels_last when ``device`` is a GPU (untested here)."""
+    Runs on CUDA with bf16 autocast and channels_last when ``device`` is a GPU (untested here).
+    ``checkpoint`` (a ``benchlib.torchutil.TrainingCheckpoint`` counting steps): the state is saved
+    every that many steps and a matching saved state is resumed, so an interrupted training ends as
+    an uninterrupted one; ``on_step(step)`` is called after each step trained here."""
     import torch
 
     from benchlib.torchutil import seed_everything
@@ -103,16 +107,31 @@ def train_simclr(images, steps: int = 150, batch: int = 48, size: int = 48, dim:
         # waiting for each other run 5× slower than one (measured): train single-threaded.
         torch.set_num_threads(1)
     try:
-        return _train(images, steps, batch, size, dim, lr, device, log_every, rng)
+        return _train(images, steps, batch, size, dim, lr, device, log_every, rng, checkpoint, on_step)
     finally:
         torch.set_num_threads(cpu_threads)
 
 
-def _train(images, steps, batch, size, dim, lr, device, log_every, rng):
+def simclr_key(images, steps, batch, size, dim=128, lr=3e-3, seed=0, device="cpu") -> str:
+    """What a saved SimCLR training must share to be resumed: every setting and the images."""
+    import hashlib
+
+    import torch
+
+    from benchlib.torchutil import config_hash
+
+    h = hashlib.sha256()
+    for im in images:
+        h.update(np.ascontiguousarray(im).tobytes())
+    return config_hash("simclr", steps, batch, size, dim, lr, seed, torch.device(device).type, h.hexdigest(),
+                       torch.__version__)
+
+
+def _train(images, steps, batch, size, dim, lr, device, log_every, rng, checkpoint=None, on_step=None):
     import torch
     from torch import nn
 
-    from benchlib.torchutil import autocast
+    from benchlib.torchutil import autocast, rng_state, set_rng_state
 
     model = small_embed_net(dim)
     head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
@@ -122,9 +141,17 @@ def _train(images, steps, batch, size, dim, lr, device, log_every, rng):
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
-    losses = []
+    losses, start = [], 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        head.load_state_dict(saved["head"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        set_rng_state(saved["rng"], rng)
+        losses, start = list(saved["losses"]), saved["epoch"]
     model.train()
-    for step in range(steps):
+    for step in range(start, steps):
         idx = rng.choice(len(images), min(batch, len(images)), replace=False)
         others = rng.integers(0, len(images), (len(idx), 2))
         v1 = _batch([augment(images[i], images[o[0]], rng, size) for i, o in zip(idx, others)])
@@ -142,4 +169,10 @@ def _train(images, steps, batch, size, dim, lr, device, log_every, rng):
         losses.append(loss.item())
         if log_every and step % log_every == 0:
             print(f"step {step}: loss {losses[-1]:.3f}")
+        if checkpoint is not None and checkpoint.due(step + 1, last=step + 1 == steps):
+            checkpoint.save({"model": model.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "rng": rng_state(rng), "losses": losses},
+                            step + 1, finished=step + 1 == steps)
+        if on_step is not None:
+            on_step(step + 1)
     return model.eval(), losses

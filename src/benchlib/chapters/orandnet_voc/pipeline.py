@@ -46,19 +46,19 @@ class Config:
     device: str = "auto"
     torch_threads: int = 1
     image_size: int = 48
-    n_train: int = 180
+    n_train: int = 150
     n_val: int = 60
     cls_epochs: int = 12
     vit_epochs: int = 16
     cam_scales: list = field(default_factory=lambda: [1.0, 0.5, 1.5])
     orand_epochs: int = 10
     aff_epochs: int = 5
-    seg_epochs: int = 10
+    seg_epochs: int = 8
     scale_schedule: list = field(default_factory=lambda: [[8, 1], [4, 2], [2, 3]])  # (factor, until epoch)
     bg_threshold: object = "heldout"  # "heldout" (sweep on the calibration part) or one float for all
     n_eval_classes: int = 21  # 21 = paper convention; 20 = the released code's matrix
     n_boot: int = 1000
-    n_control: int = 60  # train images (true masks) for the mechanism control; 0 skips it
+    n_control: int = 40  # train images (true masks) for the mechanism control; 0 skips it
     resnet_checkpoint: str = ""  # a state_dict of this chapter's classifier: skips its training
     vit_checkpoint: str = ""
     backbones: str = "small"     # "small" (reduced, from scratch) or "paper" (ResNet-50, ViT-B/16)
