@@ -56,7 +56,7 @@ class Config:
     vit_weights: str = ""
     global_size: int = 64
     scales: list = field(default_factory=lambda: [0.75, 1.0, 1.25])
-    ssl_steps: int = 150           # per seed (3 seeds × 150 steps fit the default budget)
+    ssl_steps: int = 100           # per seed (3 seeds × 100 steps fit the default budget)
     ssl_batch: int = 32
     ssl_size: int = 48
     user_embedders: dict = field(default_factory=dict)
