@@ -133,6 +133,16 @@ def checkpoint_folder(results_root, profile: str, chapter: str) -> Path:
     return Path(results_root).expanduser() / CHECKPOINT_DIR / profile / chapter
 
 
+def chapter_checkpoint_dir(config, chapter: str) -> Path:
+    """A chapter's checkpoint folder from its Config's `checkpoint_dir` (the user's choice), else
+    `checkpoint_folder` under its `results_root` (empty: the default results folder) and `profile`."""
+    if config.checkpoint_dir:
+        return Path(config.checkpoint_dir).expanduser()
+    from .paths import default_results_root
+
+    return checkpoint_folder(config.results_root or default_results_root(), config.profile, chapter)
+
+
 def config_hash(*parts) -> str:
     """A short hash of everything a training depends on (JSON of the parts, keys sorted); a checkpoint
     is resumed only when its hash is the one of the training asked for."""

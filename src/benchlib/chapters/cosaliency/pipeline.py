@@ -10,7 +10,7 @@ import numpy as np
 
 from benchlib import BenchlibError
 from benchlib.metrics.saliency import aggregate
-from benchlib.torchutil import TrainingCheckpoint, checkpoint_folder, pick_device, set_threads
+from benchlib.torchutil import TrainingCheckpoint, chapter_checkpoint_dir, pick_device, set_threads
 
 from . import data
 from .evaluate import PAPER_SIZES, SELECTIVITY_KEYS, ft_maps, measure_fps, oracle_maps, score_maps, selectivity
@@ -58,11 +58,7 @@ class Config:
 
 
 def checkpoint_dir(config: Config):
-    """`config.checkpoint_dir`, else the chapter's folder beside the results (`benchlib plan` lists it)."""
-    from benchlib.paths import default_results_root
-
-    return config.checkpoint_dir or checkpoint_folder(config.results_root or default_results_root(), config.profile,
-                                                      "cosaliency")
+    return chapter_checkpoint_dir(config, "cosaliency")
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 
 from benchlib import BenchlibError
 from benchlib.metrics.retrieval import average_precisions, t_map_curve
-from benchlib.torchutil import TrainingCheckpoint, checkpoint_folder
+from benchlib.torchutil import TrainingCheckpoint, chapter_checkpoint_dir
 
 from . import data as D
 from . import models as M
@@ -68,11 +68,7 @@ class Config:
 
 
 def checkpoint_dir(config: Config):
-    """`config.checkpoint_dir`, else the chapter's folder beside the results (`benchlib plan` lists it)."""
-    from benchlib.paths import default_results_root
-
-    return config.checkpoint_dir or checkpoint_folder(config.results_root or default_results_root(), config.profile,
-                                                      "forb_retrieval")
+    return chapter_checkpoint_dir(config, "forb_retrieval")
 
 
 @dataclass

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.torchutil import (TrainingCheckpoint, autocast, checkpoint_folder, config_hash, rng_state,
+from benchlib.torchutil import (TrainingCheckpoint, autocast, chapter_checkpoint_dir, config_hash, rng_state,
                                 seed_everything, set_rng_state)
 
 from . import models as M
@@ -84,12 +85,8 @@ def stage_checkpoint(cfg, stage: str, seed: int, tensors, **settings) -> Trainin
     return TrainingCheckpoint(checkpoint_dir(cfg), f"{stage}-seed{seed}-{key[:8]}", key, every)
 
 
-def checkpoint_dir(cfg):
-    """`cfg.checkpoint_dir`, else the chapter's folder beside the results (`benchlib plan` lists it)."""
-    from benchlib.paths import default_results_root
-
-    return cfg.checkpoint_dir or checkpoint_folder(cfg.results_root or default_results_root(), cfg.profile,
-                                                   "orandnet_voc")
+def checkpoint_dir(cfg) -> Path:
+    return chapter_checkpoint_dir(cfg, "orandnet_voc")
 
 
 def _flip(ep, xb, g):

@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 
 from benchlib import BenchlibError, torchutil
-from benchlib.paths import default_results_root
 from benchlib.results import describe_device
 
 from . import data as satdata
@@ -71,9 +70,7 @@ class Config:
 
     @property
     def checkpoint_folder(self) -> Path:
-        if self.checkpoint_dir:
-            return Path(self.checkpoint_dir).expanduser()
-        return torchutil.checkpoint_folder(self.results_root or default_results_root(), self.profile, CHAPTER)
+        return torchutil.chapter_checkpoint_dir(self, CHAPTER)
 
 
 @dataclass
