@@ -227,3 +227,16 @@ def test_flop_calibration_times_a_reduced_input_and_scales_by_flops(monkeypatch)
     cal = P.calibrate(build, {"x": (full, False)}, "cpu", multiple=8, max_flops=flops / 8)
     assert timed == [(1, 3, 32, 32)]                          # one sample, sides halved: 1/8 of the FLOPs
     assert cal["x"].scale == pytest.approx(8) and cal["x"].seconds == pytest.approx(1e-9 * flops)
+
+
+def test_plan_lists_checkpoints_in_the_folder_the_run_will_use(tmp_path, capsys, fake_timing):
+    from benchlib.torchutil import TrainingCheckpoint
+
+    mine = tmp_path / "my_checkpoints"
+    TrainingCheckpoint(mine, "prop18-seed0", "k").save({"w": torch.ones(1)}, 3)
+    data = sat_tree(tmp_path / "sat")
+    args = ["plan", "--only", SAT, "--data-root", str(data), "--results-root", str(tmp_path / "r")]
+    assert main(args) == 0
+    assert "prop18-seed0" not in capsys.readouterr().out   # not in the default folder
+    assert main([*args, "-p", SAT, "checkpoint_dir", str(mine)]) == 0
+    assert "checkpoint prop18-seed0: epoch 3" in capsys.readouterr().out

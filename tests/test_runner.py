@@ -50,3 +50,21 @@ def test_p_for_an_unknown_chapter_is_refused(capsys):
     assert cli.main(["run", "--only", "metrics_appendix", "-p", "no_such", "x", "1",
                      "--results-root", "/tmp/unused"]) == 2
     assert "unknown chapter" in capsys.readouterr().err
+
+
+def test_the_record_counts_the_kernels_cpu_time(tmp_path, monkeypatch):
+    # 3 s of CPU burnt inside the kernel must show in the record: the runner's own process alone
+    # (papermill import, waiting on the kernel) uses well under that.
+    burn = "import time\nt0 = time.process_time()\nwhile time.process_time() - t0 < 3.0:\n    pass"
+    add_chapter(tmp_path, monkeypatch, "burn_demo", "burns CPU", [burn])
+    rec = runner.run(profile="smoke", only=["burn_demo"], results_root=tmp_path / "res", echo=lambda *_: None)[0]
+    assert rec["cpu_user_s"] + rec["cpu_sys_s"] >= 3.0
+    assert rec["cpu_user_s"] + rec["cpu_sys_s"] <= rec["runner_duration_s"] * rec["threads"] + 1.0
+    assert rec["load_average_start"] is None or rec["load_average_start"] >= 0
+
+
+def test_p_for_a_parameter_the_runner_sets_is_refused(capsys):
+    # -p metrics_appendix data_root X would be replaced by --data-root without a word
+    assert cli.main(["run", "--only", "metrics_appendix", "-p", "metrics_appendix", "data_root", "/x",
+                     "--results-root", "/tmp/unused"]) == 2
+    assert "--data-root" in capsys.readouterr().err

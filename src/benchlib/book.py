@@ -83,11 +83,21 @@ def dress(nb, citation: str, run: dict, failure: dict | None) -> nbformat.Notebo
     prov = ("## Provenance\n\n" + md_table(pd.DataFrame([
         {"": "commit", "value": f"`{run.get('git_commit')}`"}, {"": "started", "value": run.get("started", "")},
         {"": "device", "value": run.get("device", "")}, {"": "duration", "value": f"{dur} s"},
+        {"": "CPU time", "value": _cpu_line(run)},
         {"": "packages", "value": versions}])))
     at = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
     nb.cells.insert(at, nbformat.v4.new_markdown_cell("\n\n".join(h for h in head if h)))
     nb.cells.append(nbformat.v4.new_markdown_cell(prov))
     return nb
+
+
+def _cpu_line(run: dict) -> str:
+    if run.get("cpu_user_s") is None:
+        return ""
+    load = [run.get("load_average_start"), run.get("load_average_end")]
+    load = " → ".join(f"{v:.2f}" for v in load if v is not None)
+    return (f"{run['cpu_user_s']} s user + {run.get('cpu_sys_s')} s system on {run.get('threads', '?')} thread(s)"
+            + (f"; load average {load}" if load else ""))
 
 
 def stage(profile: str, results_root=None, staging=None) -> tuple[Path, list[str]]:

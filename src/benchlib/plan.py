@@ -441,7 +441,9 @@ def _guarded(out: ChapterPlan, what: str, fn, *args):
 
 def check_chapter(spec, profile: str, params: dict, data_root: Path, results_root: Path) -> ChapterPlan:
     """Phase 1 of a chapter's plan (data, weights, rows, checkpoints found): quick, no calibration."""
-    from .torchutil import checkpoint_folder, list_checkpoints
+    from types import SimpleNamespace
+
+    from .torchutil import chapter_checkpoint_dir, list_checkpoints
 
     t0 = time.perf_counter()
     module = spec.plan_module()
@@ -453,7 +455,10 @@ def check_chapter(spec, profile: str, params: dict, data_root: Path, results_roo
                        lambda: module.check(_context(spec, profile, params, data_root, results_root)))
         if got is not None:
             out = dataclasses.replace(got, chapter=spec.id, title=spec.title, notes=[*got.notes, *out.notes])
-    out.checkpoints = list_checkpoints(checkpoint_folder(results_root, profile, spec.id))
+    # the folder the run itself will use: the chapter's `checkpoint_dir` parameter when given
+    where = SimpleNamespace(checkpoint_dir=params.get("checkpoint_dir", ""), results_root=str(results_root),
+                            profile=profile)
+    out.checkpoints = list_checkpoints(chapter_checkpoint_dir(where, spec.id))
     out.plan_seconds = time.perf_counter() - t0
     return out
 

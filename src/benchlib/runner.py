@@ -26,7 +26,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import BenchlibError
-from .chapters import ChapterSpec, all_specs
+from .chapters import INJECTED, ChapterSpec, all_specs
 from .datasets import pid_alive
 from .paths import default_data_root, default_results_root, library_dir, project_root
 from .profiles import check_profile, parameters
@@ -35,7 +35,6 @@ from .results import STAGING_ENV, atomic_write_json, chapter_dir, git_commit, lo
 NOTEBOOK_NAME = "{chapter}.ipynb"  # the executed copy, next to the chapter's results
 LOG_NAME = "run.log"
 FAILURE_DIR = "last_failure"
-INJECTED = ("profile", "data_root", "results_root")
 # Packages whose version can change the numbers (twin pixels, kernels, decoders).
 NUMERIC_PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "opencv-python-headless", "pillow",
                     "faiss-cpu", "tifffile", "scikit-learn", "segment-anything", "rf-sam-2",
@@ -174,7 +173,7 @@ def _execute_in_this_process(job: dict) -> dict:
 
     stage_dir = Path(job["stage_dir"])
     out_nb = stage_dir / NOTEBOOK_NAME.format(chapter=job["id"])
-    record = {}
+    record = {"load_average_start": _load_average()}
     with open(stage_dir / LOG_NAME, "w", encoding="utf-8") as log:
         for attempt in range(1, KERNEL_START_RETRIES + 1):
             try:
@@ -200,7 +199,25 @@ def _execute_in_this_process(job: dict) -> dict:
                 record.update(status="failed", failed_cell=None, error=text,
                               traceback=traceback.format_exc(limit=5))
                 break
+    record.update(_cpu_seconds(), load_average_end=_load_average())
     return record
+
+
+def _cpu_seconds() -> dict:
+    """CPU time of this chapter process and its (finished) kernel: with wall time on a shared
+    machine, this is what tells a budget overrun from a busy neighbour."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_user_s": round(me.ru_utime + kids.ru_utime, 2), "cpu_sys_s": round(me.ru_stime + kids.ru_stime, 2)}
+
+
+def _load_average():
+    """1-minute load average of the machine (None where the OS does not say)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def execute_chapter(job: dict) -> dict:
@@ -338,6 +355,12 @@ def select_chapters(todo: list[ChapterSpec], only=None, overrides=None) -> list[
     if unknown:
         raise BenchlibError(f"-p names unknown chapter(s) {', '.join(unknown)}; "
                             f"known: {', '.join(c.id for c in todo)}")
+    for cid, values in (overrides or {}).items():
+        clash = sorted(set(values) & set(INJECTED))
+        if clash:
+            # the runner sets these for every chapter; an override would be silently replaced
+            raise BenchlibError(f"-p {cid} {clash[0]}: set by the runner for every chapter; use "
+                                + ", ".join(f"--{n.replace('_', '-')}" for n in clash) + " instead")
     if only:
         known = {c.id for c in todo}
         missing = [o for o in only if o not in known]
@@ -414,7 +437,9 @@ def run(profile: str = "default", only=None, jobs: int = 0, data_root=None, resu
                 records.append(rec)
                 bar.update(1)
                 if rec["status"] == "ok":
-                    bar.write(f"✓ {job['id']}: ok in {rec.get('runner_duration_s', 0):.1f} s")
+                    cpu = (f" (CPU {rec['cpu_user_s'] + rec.get('cpu_sys_s', 0):.1f} s)"
+                           if rec.get("cpu_user_s") is not None else "")
+                    bar.write(f"✓ {job['id']}: ok in {rec.get('runner_duration_s', 0):.1f} s{cpu}")
                 else:
                     where = f" at cell {rec['failed_cell']}" if rec.get("failed_cell") is not None else ""
                     bar.write(f"✗ {job['id']}: FAILED{where}: {rec.get('error')} (log: {rec.get('log')})")
