@@ -73,8 +73,8 @@ def test_every_claim_expressible_in_the_tables_holds_on_the_papers_numbers():
     assert values["online_beats_offline"] == pytest.approx(90.4 - 89.2)
     assert values["online_beats_offline_sdcs"] == pytest.approx(0.911 - 0.907)
     assert values["rfm_helps_more_than_da"] == pytest.approx(min(90.4, 89.2) - 83.6 - (83.2 - 82.4))
-    assert values["ft_far_below"] == pytest.approx(0.824 - 0.536)
-    assert values["ft_far_below_sdcs"] == pytest.approx(0.856 - 0.58)
+    assert values["ft_far_below"] == values["learned_beat_ft"] == pytest.approx(0.824 - 0.536)
+    assert values["ft_far_below_sdcs"] == values["learned_beat_ft_sdcs"] == pytest.approx(0.856 - 0.58)
 
 
 def _no_effect(key, seed, rng):
@@ -165,3 +165,36 @@ def test_checks_pass_on_consistent_scores_and_catch_a_broken_identity():
     run.scores["cosal"]["U-Net"][0]["adaptive_f"] = run.scores["cosal"]["U-Net"][0]["adaptive_f"] * 0.5
     checks = run_checks(cl.CHECKS, run).set_index("check_id").passed
     assert checks["f_from_p_r"] == "NO" and checks["scores_in_range"] == "yes"
+
+
+def test_ft_gain_is_the_smallest_mean_gain_not_a_per_image_minimum():
+    """Two images, per seed: FT 0.2 / 0.4; U-Net 0.9 / 0.3; offline 0.3 / 0.9; online 0.6 / 0.6.
+    Mean gains over FT: U-Net (0.7 − 0.1) / 2 = 0.3, offline (0.1 + 0.5) / 2 = 0.3, online (0.4 + 0.2) / 2
+    = 0.3 → effect 0.3. A per-image minimum would give (min(0.7, 0.1, 0.4) + min(−0.1, 0.5, 0.2)) / 2 = 0."""
+    per_image = {"FT": [0.2, 0.4], "U-Net": [0.9, 0.3], cl.OFFLINE: [0.3, 0.9], cl.ONLINE: [0.6, 0.6]}
+
+    def values(key, seed, rng):
+        return {m: (np.array(f), np.zeros(2), np.zeros(2), np.zeros(2)) for m, f in per_image.items()}
+
+    m = cl.ft_gains(fake_run(values), "cosal")
+    assert m.n_seeds == 3 and m.effect() == pytest.approx(0.3)
+    # the weakest model decides: lower offline's first image by 0.2 -> its mean gain 0.2
+    per_image[cl.OFFLINE] = [0.1, 0.9]
+    assert cl.ft_gains(fake_run(values), "cosal").effect() == pytest.approx(0.2)
+
+
+def test_learned_models_above_ft_held_at_margin_0_but_not_far_below_when_the_gain_is_small():
+    """Every learned model 0.05 F above FT on every image: 'better' (margin 0) is held, 'far' (margin
+    0.10) is contradicted-or-inconclusive, never held."""
+    def values(key, seed, rng):
+        ft = np.linspace(0.3, 0.6, N_IMAGES)  # FT does not depend on the seed
+        out = _clear_effect(key, seed, rng)
+        out["FT"] = (ft,) + out["FT"][1:]
+        for m in cl.LEARNED_T2:
+            out[m] = (ft + 0.05,) + out[m][1:]
+        return out
+
+    v, frame = _verdicts(fake_run(values))
+    assert v["learned_beat_ft"] == v["learned_beat_ft_sdcs"] == "held"
+    assert v["ft_far_below"] != "held" and v["ft_far_below_sdcs"] != "held"
+    assert frame.set_index("claim_id").effect["learned_beat_ft"] == pytest.approx(0.05)

@@ -184,6 +184,17 @@ def test_split_is_seeded_and_disjoint():
     tr, te = split_indices(10, 0.3, seed=0)
     assert len(te) == 3 and len(tr) == 7 and not set(tr) & set(te)
     assert split_indices(10, 0.3, seed=0)[1].tolist() == te.tolist()
+    tr, te = split_indices(140, 0.5, seed=0)  # the default profile: 70 train, 70 test
+    assert len(tr) == len(te) == 70 and sorted(set(tr) | set(te)) == list(range(140))
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, -0.2])
+def test_a_test_fraction_outside_0_1_is_refused(tmp_path, bad):
+    from benchlib.chapters.cosaliency.pipeline import Config, run
+
+    with pytest.raises(BenchlibError, match="test_fraction must lie strictly between 0 and 1"):
+        run(Config(test_fraction=bad, data_root=str(tmp_path), threads=1))
+    assert not any(tmp_path.iterdir())  # refused before any twin was written
 
 
 def test_augmentation_keeps_boxes_on_their_objects():

@@ -62,6 +62,11 @@ def test_rows_beside_the_papers_and_rows_not_run():
     assert sel[("U-Net", "selectivity")] == 0 and sel[("U-Net + DA + FS + RFM (online)", "selectivity")] == 1
     speed = f[f.table == "speed"].iloc[0]
     assert speed.value == 2.0 and speed.paper_value == 28.0
+    # gain over FT (FT marks every salient object, F = f_all): U-Net does the same (0), online marks only the
+    # co-salient objects (F 1): 1 − f_all; one row per learned model and dataset
+    gain = f[f.table == "gain over FT"].set_index(["method", "subset"]).value
+    assert len(gain) == 6 and gain[("U-Net", "SDCS")] == pytest.approx(0)
+    assert gain[("Ours (online)", "our_dataset")] == pytest.approx(1 - f_all)
 
 
 def test_selectivity_sentence_is_computed_from_the_rows():

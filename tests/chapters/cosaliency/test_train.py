@@ -7,7 +7,7 @@ import torch
 from benchlib.chapters.cosaliency import data
 from benchlib.chapters.cosaliency.models import VARIANTS, build_encoder
 from benchlib.chapters.cosaliency.train import (
-    FeatureBank, TrainConfig, augment, encode_items, predict, to_training_arrays, train_variant,
+    FeatureBank, TrainConfig, augment, encode_items, lr_at, predict, to_training_arrays, train_variant,
 )
 
 SIZE = 64
@@ -79,6 +79,25 @@ def test_predict_from_cached_test_features_equals_encoding_now(setup):
     for a, b, it in zip(cached, now, items.items):
         assert a.shape == it.gt.shape and a.dtype == np.float32
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_learning_rate_drops_tenfold_after_three_eighths_of_the_steps(setup, monkeypatch):
+    """The paper's schedule (1e-5 → 1e-6 after 30k of ~80k iterations): 5 images in batches of 3 are
+    2 steps per epoch, 4 epochs 8 steps; 3/8 of 8 = 3, so steps 0–2 at lr and steps 3–7 at lr / 10."""
+    enc, _, arrays = setup
+    cfg = _cfg(epochs=4)
+    expected = [0.004] * 3 + [0.0004] * 5
+    assert [lr_at(cfg, i, 8) for i in range(8)] == pytest.approx(expected)
+    assert lr_at(cfg, 0, 10) == 0.004 and lr_at(cfg, 3, 10) == 0.004 and lr_at(cfg, 4, 10) == pytest.approx(0.0004)
+    seen, step = [], torch.optim.Adam.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    train_variant(VARIANTS["U-Net"], FeatureBank(enc, arrays, cfg), cfg, 0)
+    assert seen == pytest.approx(expected)
 
 
 class _Stop(Exception):

@@ -34,12 +34,13 @@ class Config:
     n_seeds: int = 3              # seeds seed, seed+1, ... (claims that rest on training need 3)
     device: str = "auto"
     threads: int = 0              # torch CPU threads (0: the runner's budget)
-    n_images: int = 100           # paper-shaped twin: images, 70 % train and 30 % test
-    n_sdcs: int = 50              # SDCS-shaped twin: images
+    n_images: int = 140           # paper-shaped twin: images (split into train and test by test_fraction)
+    n_sdcs: int = 100             # SDCS-shaped twin: images
+    test_fraction: float = 0.5    # share of each dataset held out for testing (seeded split)
     train_size: int = 160         # images are squashed to a square of this side (R: train_size / 16 a side)
     width: int = 64               # FS block / R width, decoder blocks half of it; 0: the encoder's own widths
     out_stride: int = 4           # the decoder's finest stride (logits upsampled from there); 1: full resolution
-    epochs: int = 5
+    epochs: int = 3               # lr ×0.1 after 3/8 of the steps, as the paper's schedule
     batch_size: int = 8
     lr: float = 0.004
     aug_copies: int = 2           # augmented copies per training image whose features are cached
@@ -71,7 +72,7 @@ class Split:
     is_twin: bool = True
 
 
-def load_split(data_root, kind: str, n_images: int, seed: int, test_fraction: float = 0.3) -> Split:
+def load_split(data_root, kind: str, n_images: int, seed: int, test_fraction: float) -> Split:
     """Real folder at ``data_root`` when present, else the seeded twin; seeded train/test split."""
     ds = data.dataset(data_root, kind, n_images, seed)
     full = data.load_saliency_folder(ds.root)
@@ -138,14 +139,16 @@ def run(config: Config, log=print) -> Run:
     if config.out_stride not in (1, 2, 4, 8, 16) or config.width < 0:
         raise BenchlibError(f"out_stride must be 1, 2, 4, 8 or 16 and width ≥ 0, got {config.out_stride} and "
                             f"{config.width}")
+    if not 0 < config.test_fraction < 1:
+        raise BenchlibError(f"test_fraction must lie strictly between 0 and 1, got {config.test_fraction}")
     if config.aug_copies < 1 and any(VARIANTS[n].augment for n in ablation):
         raise BenchlibError(f"aug_copies must be ≥ 1 when an augmented (DA) column is trained, got {config.aug_copies}")
     t0 = time.perf_counter()
     sdcs_root = config.sdcs_root
     if not sdcs_root and config.data_root and not data.is_saliency_folder(config.data_root):
         sdcs_root = config.data_root  # both twins live under the same data root
-    splits = {"cosal": load_split(config.data_root, "cosal", config.n_images, config.seed),
-              "sdcs": load_split(sdcs_root, "sdcs", config.n_sdcs, config.seed)}
+    splits = {"cosal": load_split(config.data_root, "cosal", config.n_images, config.seed, config.test_fraction),
+              "sdcs": load_split(sdcs_root, "sdcs", config.n_sdcs, config.seed, config.test_fraction)}
     timings = {"data_s": time.perf_counter() - t0}
     wanted = {"cosal": [v.name for v in ABLATION if v.name in ablation or v.name in TABLE2_METHODS.values()],
               "sdcs": list(TABLE2_METHODS.values())}

@@ -70,7 +70,7 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
     n = {d.parameter: d.counts.get("images") for d in plan.data if d.status == "found"}
     n_cosal = n.get("data_root") or c.n_images
     n_sdcs = n.get("sdcs_root") or c.n_sdcs
-    train = lambda k: int(round(0.7 * k))  # noqa: E731 - the chapter's 70 / 30 split
+    train = lambda k: len(D.split_indices(k, c.test_fraction, c.seed)[0])  # noqa: E731 - the run's split
     s, b = c.train_size, c.batch_size
     encoder = (lambda shape: VGG16Encoder(1)) if c.vgg_weights else (lambda shape: Mo.LiteEncoder())
     cal = ctx.calibrate(encoder, {"step": ((b, 3, s, s), True), "forward": ((1, 3, s, s), False)}, multiple=16,
@@ -83,7 +83,7 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
                                         * (n_sdcs - train(n_sdcs))) * cal["forward"].seconds}
     name = "VGG-16" if c.vgg_weights else "EfficientNet-Lite0"
     basis = [f"{c.n_seeds} seed(s); {variants} Table 1 column(s) on {n_cosal} images, {len(TABLE2_METHODS)} methods on "
-             f"{n_sdcs} SDCS images; 70 % trained for {c.epochs} epoch(s) at {s} px, batch {b}",
+             f"{n_sdcs} SDCS images; {1 - c.test_fraction:.0%} trained for {c.epochs} epoch(s) at {s} px, batch {b}",
              f"one training step taken as a forward + backward of the frozen {name} encoder (the heads are "
              "smaller, and the chapter caches the frozen encoder's features where it can: this errs long)",
              f"step {cal['step'].seconds:.3g} s ({cal['step'].describe()}); forward {cal['forward'].seconds:.3g} s "
