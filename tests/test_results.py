@@ -91,3 +91,15 @@ def test_side_by_side_formats(tmp_path):
     res.add("1", "m", "F1", 81.234, dataset="d", paper_value=80.0)
     t = R.side_by_side(res.frame, "1")
     assert t.loc[0, "ours"] == "81.23" and t.loc[0, "paper"] == "80" and t.loc[0, "Δ"] == "+1.23"
+
+
+def test_bootstrap_ci_of_the_mean_equals_one_np_mean_per_resample():
+    """The vectorised path for np.mean (row means, in chunks) gives the bits of the plain loop
+    (a lambda is not np.mean, so it takes the loop); 40 000 values make it use two chunks."""
+    from benchlib.results import bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    for n, n_boot in ((2, 300), (157, 300), (40_000, 250)):
+        v = rng.random(n) * rng.integers(0, 2, n)
+        assert bootstrap_ci(v, n_boot=n_boot, seed=4) == bootstrap_ci(v, stat=lambda a: np.mean(a), n_boot=n_boot,
+                                                                      seed=4)

@@ -15,7 +15,7 @@ from . import BenchlibError
 
 
 def set_threads(n: int = 0) -> int:
-    """Set torch's CPU threads: `n` > 0 as given (small models often run faster on one thread
+    """Set torch's (and OpenCV's) CPU threads: `n` > 0 as given (small models often run faster on one thread
     than on two competing ones), else the runner's budget for a chapter ($BENCHLIB_THREADS),
     else all cores. Returns the number set."""
     import torch
@@ -26,6 +26,12 @@ def set_threads(n: int = 0) -> int:
         n = int(os.environ.get("BENCHLIB_THREADS") or os.cpu_count() or 1)
     n = max(1, int(n))
     torch.set_num_threads(n)
+    try:  # OpenCV starts a thread per core by default: keep it in the same budget
+        import cv2
+
+        cv2.setNumThreads(n)
+    except ImportError:
+        pass
     return n
 
 

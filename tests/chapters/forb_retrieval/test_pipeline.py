@@ -108,3 +108,24 @@ def test_histogram_and_random_init_rows_on_a_tiny_twin(tmp_path):
     sim = emb(data.queries["image"], 64) @ emb(data.database["image"], 48).T
     k = min(P.TOPK, sim.shape[1])
     np.testing.assert_allclose(h.scores[:, :k], -np.sort(-sim, axis=1)[:, :k], rtol=1e-5)
+
+
+def test_keep_freed_memory_is_harmless_and_says_whether_it_applied():
+    import platform
+
+    assert P.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_global_rows_against_the_floor_by_hand():
+    """tiny_run: 'glob' is perfect (AP@5 = 1 for every query); a random-init row with BoW's rankings
+    has AP@5 = 5/6, 1/2, 1, 1/2 (queries easy, hard, easy, hard) → 70.8 overall, 91.7 easy, 50 hard.
+    Local rows are not listed; the floor is the random-init row, so 'glob' lies 29.2 above it."""
+    run = tiny_run()
+    b = run.first("BoW")
+    run.runs["rand"] = [P.MethodRun("rand", "global", b.ids, b.scores, b.distractor_top, 1, 1.0, meaningful=False)]
+    run.scores = P.evaluate(run.runs, run.data.queries)
+    t = R.global_rows_table(run)
+    assert list(t.index) == ["glob", "rand"]
+    assert t.loc["rand", "mAP@5 overall"] == 70.8 and t.loc["rand", "easy"] == 91.7 and t.loc["rand", "hard"] == 50.0
+    assert t.loc["glob", "mAP@5 overall"] == 100.0 and t.loc["glob", "overall − random-init floor"] == 29.2
+    assert t.loc["rand", "role"] == "floor reference (random init)" and t.loc["glob", "role"] == "evaluated as is"

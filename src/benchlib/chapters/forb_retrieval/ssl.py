@@ -150,12 +150,14 @@ def _train(images, steps, batch, size, dim, lr, device, log_every, rng, checkpoi
         sched.load_state_dict(saved["scheduler"])
         set_rng_state(saved["rng"], rng)
         losses, start = list(saved["losses"]), saved["epoch"]
+    # Backgrounds shrunk once, not once per view (augment's own resize is then a copy: same views)
+    backgrounds = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]
     model.train()
     for step in range(start, steps):
         idx = rng.choice(len(images), min(batch, len(images)), replace=False)
         others = rng.integers(0, len(images), (len(idx), 2))
-        v1 = _batch([augment(images[i], images[o[0]], rng, size) for i, o in zip(idx, others)])
-        v2 = _batch([augment(images[i], images[o[1]], rng, size) for i, o in zip(idx, others)])
+        v1 = _batch([augment(images[i], backgrounds[o[0]], rng, size) for i, o in zip(idx, others)])
+        v2 = _batch([augment(images[i], backgrounds[o[1]], rng, size) for i, o in zip(idx, others)])
         x = torch.from_numpy(np.concatenate([v1, v2])).to(device)
         if cuda:
             x = x.to(memory_format=torch.channels_last)
