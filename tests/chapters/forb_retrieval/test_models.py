@@ -207,3 +207,60 @@ def test_colour_histogram_by_hand():
     np.testing.assert_allclose(h[0], want)
     assert h[1, (7 * 8 + 7) * 8 + 7] == 1 and h[1].sum() == 1
     np.testing.assert_allclose(np.linalg.norm(h, axis=1), 1.0)  # sqrt of a distribution: unit norm
+
+
+def test_imagenet_initialised_simclr_net_starts_as_the_imagenet_row():
+    """Before training, the ImageNet-initialised SimCLR network is the ImageNet row's GeM
+    (`efficientnet_embedder`, an independent forward through the shared loader): the same image,
+    normalised with ImageNet statistics for the former and (x − 127) / 128 for the latter, gives
+    the same 1280 numbers — the conversion inside is right. Its first 15 blocks and the stem are
+    frozen, the rest trainable, and BatchNorm stays in eval mode when the module is put in training."""
+    import torch
+
+    from benchlib.chapters.forb_retrieval.ssl import FROZEN_BLOCKS, imagenet_embed_net
+
+    img = [np.random.default_rng(1).integers(0, 255, (50, 40, 3), np.uint8)]
+    ref, mean, std = M.efficientnet_embedder()
+    net = imagenet_embed_net()
+    with torch.no_grad():
+        want = ref(torch.from_numpy(M._to_batch(img, 64, mean, std)))
+        got = net(torch.from_numpy(M._to_batch(img, 64)))
+    assert got.shape == (1, 1280)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    n = net.net
+    assert not any(p.requires_grad for p in [*n._conv_stem.parameters(), *n._blocks[FROZEN_BLOCKS - 1].parameters()])
+    assert all(p.requires_grad for p in [*n._blocks[FROZEN_BLOCKS].parameters(), *n._conv_head.parameters()])
+    net.train()
+    assert net.training and not any(m.training for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with pytest.raises(ValueError, match="frozen_blocks"):
+        imagenet_embed_net(17)
+
+
+def test_imagenet_initialised_simclr_trains_only_its_last_stage():
+    """A few SimCLR steps from ImageNet: the frozen blocks and every BatchNorm statistic keep their
+    ImageNet values, the trained last block moves, the losses are finite; an unknown init is refused."""
+    import torch
+
+    from benchlib import pretrained
+    from benchlib.chapters.forb_retrieval.ssl import FROZEN_BLOCKS, train_simclr
+
+    imgs = [np.random.default_rng(i).integers(0, 255, (40, 30, 3), np.uint8) for i in range(4)]
+    model, losses = train_simclr(imgs, steps=2, batch=4, size=32, seed=0, init="imagenet")
+    assert len(losses) == 2 and np.isfinite(losses).all() and not model.training
+    before = pretrained.efficientnet_lite0().state_dict()
+    after = model.net.state_dict()
+    def frozen(k):  # stem, blocks 0–14, every BatchNorm statistic, the unused classifier
+        return (k.startswith(("_conv_stem.", "_bn0.", "_fc.")) or "running_" in k or "num_batches" in k
+                or (k.startswith("_blocks.") and int(k.split(".")[1]) < FROZEN_BLOCKS))
+
+    assert sum(map(frozen, before)) > 200
+    for k, v in before.items():
+        if frozen(k):
+            assert torch.equal(after[k], v), k
+    assert not torch.equal(after[f"_blocks.{FROZEN_BLOCKS}._project_conv.weight"],
+                           before[f"_blocks.{FROZEN_BLOCKS}._project_conv.weight"])
+    assert not torch.equal(after["_conv_head.weight"], before["_conv_head.weight"])
+    for k in ("_bn1.running_mean", "_bn1.running_var", f"_blocks.{FROZEN_BLOCKS}._bn1.running_var"):
+        assert torch.equal(after[k], before[k]), k
+    with pytest.raises(ValueError, match="init"):
+        train_simclr(imgs, steps=1, batch=4, size=32, init="imagenet21k")

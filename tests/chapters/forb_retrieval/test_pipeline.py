@@ -129,3 +129,13 @@ def test_global_rows_against_the_floor_by_hand():
     assert t.loc["rand", "mAP@5 overall"] == 70.8 and t.loc["rand", "easy"] == 91.7 and t.loc["rand", "hard"] == 50.0
     assert t.loc["glob", "mAP@5 overall"] == 100.0 and t.loc["glob", "overall − random-init floor"] == 29.2
     assert t.loc["rand", "role"] == "floor reference (random init)" and t.loc["glob", "role"] == "evaluated as is"
+
+
+def test_an_unknown_ssl_init_is_refused(tmp_path):
+    from benchlib import BenchlibError
+    from benchlib.chapters.forb_retrieval.data import dataset, load_forb
+
+    root = dataset(tmp_path, seed=0, n_index=2, n_queries=3, n_distractors=3, size=48, query_size=64,
+                   object_types=("paintings",)).root
+    with pytest.raises(BenchlibError, match="ssl_init must be one of scratch, imagenet, got 'imagenet21k'"):
+        P.run_methods(load_forb(root), P.Config(image_size=48, query_size=64, ssl_init="imagenet21k"), methods={P.SSL})

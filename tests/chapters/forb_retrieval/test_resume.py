@@ -12,14 +12,15 @@ class Stop(Exception):
     pass
 
 
-def test_an_interrupted_simclr_training_resumes(tmp_path):
+@pytest.mark.parametrize("init", ["scratch", "imagenet"])
+def test_an_interrupted_simclr_training_resumes(tmp_path, init):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(6)]
-    args = dict(steps=4, batch=4, size=24, seed=2)
+    args = dict(steps=4, batch=4, size=24, seed=2, init=init)
     ref, ref_losses = train_simclr(images, **args)
 
     def ck(every=1):
-        return TrainingCheckpoint(tmp_path, "simclr-seed2", simclr_key(images, 4, 4, 24, seed=2), every)
+        return TrainingCheckpoint(tmp_path, "simclr-seed2", simclr_key(images, 4, 4, 24, seed=2, init=init), every)
 
     def stop(step):
         if step == 2:
@@ -32,5 +33,8 @@ def test_an_interrupted_simclr_training_resumes(tmp_path):
     assert steps == [3, 4] and losses == ref_losses
     for k, v in ref.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
-    other = simclr_key(images[:5], 4, 4, 24, seed=2)  # other images: not resumed
+    other = simclr_key(images[:5], 4, 4, 24, seed=2, init=init)  # other images: not resumed
     assert TrainingCheckpoint(tmp_path, "simclr-seed2", other, 1).load() is None
+    # the other network: not resumed either
+    other_init = simclr_key(images, 4, 4, 24, seed=2, init="imagenet" if init == "scratch" else "scratch")
+    assert TrainingCheckpoint(tmp_path, "simclr-seed2", other_init, 1).load() is None

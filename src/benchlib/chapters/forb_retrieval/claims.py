@@ -7,7 +7,8 @@ take no part in claims about "every method", which are split by the paper's own 
 features; global embeddings). The colour histogram is a trivial baseline, neither a claim's
 subject nor the floor. A global embedding no better than the random-init floor is
 degenerate on this data: the claim resting on it is not tested. The SimCLR CNN is the one model
-trained here; its claim rests on one run per training seed (3 on the default profile).
+trained here (from scratch, or from ImageNet with ``ssl_init="imagenet"``: the claim follows whichever
+row was trained); its claim rests on one run per training seed (3 on the default profile).
 """
 from __future__ import annotations
 
@@ -194,7 +195,8 @@ CLAIMS = [
                                           what="mAP@5 above the random-init floor (points)"),),
           on_paper=lambda paper: _paper_degrade(paper, PAPER_GLOBAL)),
     Claim(id="ssl_degrades_with_difficulty",
-          statement="The learned global embedding (a small CNN trained here with SimCLR) also retrieves easy "
+          statement="The learned global embedding (a CNN trained here with SimCLR: the small CNN from scratch, or "
+                    "with ssl_init = 'imagenet' the last stage of EfficientNet-Lite0) also retrieves easy "
                     "queries better than medium ones, and medium better than hard ones (mAP@5)",
           source="A.1: 'Query images with difficulty \"hard\" overall present the greatest retrieval challenge'; "
                  "Table 3: easy > medium > hard for every global embedding (CLIP … DiHT)",

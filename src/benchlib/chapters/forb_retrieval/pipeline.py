@@ -59,6 +59,7 @@ class Config:
     ssl_steps: int = 100           # per seed (3 seeds × 100 steps fit the default budget)
     ssl_batch: int = 32
     ssl_size: int = 48
+    ssl_init: str = "scratch"      # "imagenet": train the last stage of EfficientNet-Lite0 instead (see ssl.py)
     user_embedders: dict = field(default_factory=dict)
     n_boot: int = 1000
     checkpoint_every: int = 0      # save the SimCLR training state every N steps and resume it (0: off)
@@ -247,19 +248,28 @@ def run_methods(data: D.ForbData, config: Config, device="cpu", latency_queries:
                    meaningful=bool(weights))
 
     if want(SSL) and c.ssl_steps > 0:
-        from .ssl import simclr_key, train_simclr
+        from .ssl import INITS, simclr_key, train_simclr
 
+        if c.ssl_init not in INITS:
+            raise BenchlibError(f"ssl_init must be one of {', '.join(INITS)}, got {c.ssl_init!r}")
+        imagenet = c.ssl_init == "imagenet"
+        # the ImageNet-initialised network is described like the ImageNet row (same sizes, same scales)
+        size, sc = (c.pretrained_size, tuple(c.pretrained_scales)) if imagenet else (c.ssl_size, tuple(c.scales))
+        what = ("EfficientNet-Lite0 from ImageNet, last stage + head trained (blocks 0–14 frozen), GeM"
+                if imagenet else "small CNN")
         cb_imgs = images(data.codebook, c.image_size)
         for s in range(c.seed, c.seed + max(1, c.n_seeds)):
             ck = TrainingCheckpoint(checkpoint_dir(c), f"simclr-seed{s}",
-                                    simclr_key(cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device),
+                                    simclr_key(cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device,
+                                               init=c.ssl_init),
                                     c.checkpoint_every) if c.checkpoint_every else None
             model, loss = _timed(T, f"SimCLR training (seed {s})", lambda: train_simclr(
-                cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device, checkpoint=ck))
+                cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device, checkpoint=ck,
+                init=c.ssl_init))
             losses.append(loss)
-            add_global(SSL, lambda ims, m=model: M.embed_images(m, ims, c.ssl_size, tuple(c.scales), device),
-                       f"small CNN, SimCLR {c.ssl_steps} steps × {c.ssl_batch} images on the {len(cb_imgs)} "
-                       f"codebook images (no index image, no query), {len(c.scales)} scales",
+            add_global(SSL, lambda ims, m=model: M.embed_images(m, ims, size, sc, device),
+                       f"{what}, SimCLR {c.ssl_steps} steps × {c.ssl_batch} images at {c.ssl_size} px on the "
+                       f"{len(cb_imgs)} codebook images (no index image, no query), {size} px at {len(sc)} scales",
                        trained=True, seed=s)
 
     for name, spec in (c.user_embedders or {}).items():
