@@ -204,6 +204,19 @@ def set_rng_state(state: dict, generator: np.random.Generator | None = None) -> 
         generator.bit_generator.state = state["generator"]
 
 
+def training_state(generator: np.random.Generator | None = None, **parts) -> dict:
+    """What a checkpoint needs to resume a training bit for bit: the state dicts of `parts` (models,
+    optimizers, schedulers, by the names they are saved under) and every random state (`rng_state`)."""
+    return {**{name: part.state_dict() for name, part in parts.items()}, "rng": rng_state(generator)}
+
+
+def restore_training_state(saved: dict, generator: np.random.Generator | None = None, **parts) -> None:
+    """Load what `training_state` saved into `parts` (the same names) and restore the random states."""
+    for name, part in parts.items():
+        part.load_state_dict(saved[name])
+    set_rng_state(saved["rng"], generator)
+
+
 class TrainingCheckpoint:
     """The training state of one model and one seed, saved atomically and resumed when it matches.
 

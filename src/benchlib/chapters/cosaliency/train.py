@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchlib.torchutil import TrainingCheckpoint, autocast, config_hash, rng_state, seed_everything, set_rng_state
+from benchlib.torchutil import TrainingCheckpoint, autocast, config_hash, restore_training_state, seed_everything, training_state
 
 from .data import SaliencySet
 from .models import (
@@ -244,9 +244,7 @@ def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: i
     history, start = [], 0
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        set_rng_state(saved["rng"], rng)
+        restore_training_state(saved, rng, model=model, optimizer=opt)
         history, start = saved["history"], saved["epoch"]
     model.train()
     for ep in range(start, cfg.epochs):
@@ -270,8 +268,8 @@ def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: i
             sums += np.array([float(bce.detach()), float(rpn.detach()), float(rfm.detach())]) * len(idx)
         history.append({k: float(v) for k, v in zip(("bce", "rpn", "rfm"), sums / len(bank))})
         if checkpoint is not None and checkpoint.due(ep + 1, last=ep + 1 == cfg.epochs):
-            checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(rng),
-                             "history": history}, ep + 1, finished=ep + 1 == cfg.epochs)
+            checkpoint.save({**training_state(rng, model=model, optimizer=opt), "history": history}, ep + 1,
+                            finished=ep + 1 == cfg.epochs)
         if on_epoch is not None:
             on_epoch(ep + 1)
     return model.eval(), history

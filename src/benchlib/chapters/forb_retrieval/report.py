@@ -141,23 +141,23 @@ def methods_table(run) -> pd.DataFrame:
                           "note": rs[0].note} for n, rs in run.runs.items()])
 
 
-def global_rows_table(run, k: int = 5) -> pd.DataFrame:
-    """Every global row's mAP@k (%, paper divisor; mean over seeds) overall and per difficulty,
-    and how far its overall value lies above the random-init floor (the best random-init row):
-    what the page says about the ImageNet row comes from here, not from typed-in prose."""
-    q = run.data.queries["difficulty"].to_numpy()
-    floor = max((100 * np.mean([s.ap for s in run.scores[n, k, "min"]], 0).mean() for n, rs in run.runs.items()
-                 if not rs[0].meaningful and not rs[0].baseline), default=np.nan)
-    rows = []
-    for name, rs in run.runs.items():
-        if rs[0].family != "global":
-            continue
-        a = 100 * np.mean([s.ap for s in run.scores[name, k, "min"]], axis=0)
-        rows.append({"method": name, "role": methods_table(run).set_index("method").loc[name, "role"],
-                     f"mAP@{k} overall": a.mean(),
-                     **{d: a[q == d].mean() if (q == d).any() else np.nan for d in DIFFICULTIES},
-                     "overall − random-init floor": a.mean() - floor})
-    return pd.DataFrame(rows).set_index("method").round(1)
+def global_rows_table(res, run, k: int = 5) -> pd.DataFrame:
+    """Every global row's recorded mAP@k (%, paper divisor; mean over seeds) overall and per
+    difficulty — read from the result rows of the by-difficulty table at k (call after `record`) —
+    and how far its overall value lies above the random-init floor (the best random-init row)."""
+    table = next(t for t, (tk, breakdown) in TABLES.items() if tk == k and breakdown == "difficulty")
+    roles = methods_table(run).set_index("method")["role"]
+    names = [n for n, rs in run.runs.items() if rs[0].family == "global"]
+    f = res.frame
+    f = f[(f["table"] == table) & (f["metric"] == f"mAP@{k}") & f["method"].isin(names)]
+    t = f.pivot(index="method", columns="subset", values="value").reindex(names)
+    t = t[[c for c in ("overall", *DIFFICULTIES) if c in t]].rename(columns={"overall": f"mAP@{k} overall"})
+    floors = [n for n in names if not run.runs[n][0].meaningful and not run.runs[n][0].baseline]
+    floor = t.loc[floors, f"mAP@{k} overall"].max() if floors else np.nan
+    t.insert(0, "role", roles.reindex(names))
+    t["overall − random-init floor"] = t[f"mAP@{k} overall"] - floor
+    t.columns.name = None
+    return t.round(1)
 
 
 def timings_table(run) -> pd.DataFrame:

@@ -217,7 +217,7 @@ def _train(images, steps, batch, size, dim, lr, device, log_every, rng, checkpoi
     import torch
     from torch import nn
 
-    from benchlib.torchutil import autocast, rng_state, set_rng_state
+    from benchlib.torchutil import autocast, restore_training_state, training_state
 
     model, width = _embed_net(init, dim)
     head = nn.Sequential(nn.Linear(width, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
@@ -238,11 +238,7 @@ def _train(images, steps, batch, size, dim, lr, device, log_every, rng, checkpoi
     losses, start = [], 0
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        head.load_state_dict(saved["head"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        set_rng_state(saved["rng"], rng)
+        restore_training_state(saved, rng, model=model, head=head, optimizer=opt, scheduler=sched)
         losses, start = list(saved["losses"]), saved["epoch"]
     # Backgrounds shrunk once, not once per view (augment's own resize is then a copy: same views)
     backgrounds = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]
@@ -266,8 +262,8 @@ def _train(images, steps, batch, size, dim, lr, device, log_every, rng, checkpoi
         if log_every and step % log_every == 0:
             print(f"step {step}: loss {losses[-1]:.3f}")
         if checkpoint is not None and checkpoint.due(step + 1, last=step + 1 == steps):
-            checkpoint.save({"model": model.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "rng": rng_state(rng), "losses": losses},
+            checkpoint.save({**training_state(rng, model=model, head=head, optimizer=opt, scheduler=sched),
+                             "losses": losses},
                             step + 1, finished=step + 1 == steps)
         if on_step is not None:
             on_step(step + 1)

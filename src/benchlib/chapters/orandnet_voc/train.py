@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.torchutil import (TrainingCheckpoint, autocast, chapter_checkpoint_dir, config_hash, rng_state,
-                                seed_everything, set_rng_state)
+from benchlib.torchutil import (TrainingCheckpoint, autocast, chapter_checkpoint_dir, config_hash,
+                                restore_training_state, seed_everything, training_state)
 
 from . import models as M
 from .data import Split
@@ -39,11 +39,8 @@ def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_dec
     start = 0
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
+        restore_training_state(saved, model=model, optimizer=opt, scheduler=sched)
         g.set_state(saved["generator"])
-        set_rng_state(saved["rng"])
         start = saved["epoch"]
     model.train()
     for ep in range(start, epochs):
@@ -60,8 +57,8 @@ def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_dec
             opt.step()
             sched.step()
         if checkpoint is not None and checkpoint.due(ep + 1, last=ep + 1 == epochs):
-            checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "generator": g.get_state(), "rng": rng_state()},
+            checkpoint.save({**training_state(model=model, optimizer=opt, scheduler=sched),
+                             "generator": g.get_state()},
                             ep + 1, finished=ep + 1 == epochs)
         if on_epoch is not None:
             on_epoch(ep + 1)

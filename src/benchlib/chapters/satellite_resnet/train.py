@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.torchutil import TrainingCheckpoint, autocast, config_hash, rng_state, set_rng_state, synchronize
+from benchlib.torchutil import TrainingCheckpoint, autocast, config_hash, restore_training_state, synchronize, training_state
 
 from .data import Normaliser, Scene
 from .evaluate import tile_starts
@@ -168,10 +168,7 @@ def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
     epoch, finished = 0, False
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        set_rng_state(saved["rng"], rng)
+        restore_training_state(saved, rng, model=model, optimizer=opt, scheduler=sched)
         s = {k: saved[k] for k in s}
         epoch, finished = saved["epoch"], saved["finished"]
     n_epochs = 2 * cfg.max_epochs if cfg.monitor == "f1" else cfg.max_epochs
@@ -181,8 +178,7 @@ def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
         epoch += 1
         finished = finished or epoch >= n_epochs
         if checkpoint is not None and checkpoint.due(epoch, last=finished):
-            checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "rng": rng_state(rng),
+            checkpoint.save({**training_state(rng, model=model, optimizer=opt, scheduler=sched),
                              **s, "elapsed_s": s["elapsed_s"] + time.perf_counter() - t0}, epoch, finished)
         if on_epoch is not None:
             on_epoch(epoch)
