@@ -125,3 +125,19 @@ def test_evaluate_frame_and_checks():
     checks = run_checks([Check("one", "1 == 1", lambda run: (True, "")),
                          Check("two", "fails", lambda run: (False, "x"))], _Run(a, a))
     assert list(checks["passed"]) == ["yes", "NO"]
+
+
+def test_batched_stat_gives_the_same_interval_as_one_call_per_draw():
+    """A Measurement whose stat scores all bootstrap draws at once must give the interval of
+    the per-draw loop exactly (same draws, same statistic)."""
+    rng = np.random.default_rng(3)
+    per_seed = [rng.normal(size=(25, 3)) + i for i in range(3)]
+
+    def stat(v):   # a non-linear statistic of three columns, written to work on (k,) and (draws, k)
+        v = np.asarray(v)
+        return np.minimum(v[..., 0] - v[..., 1], v[..., 2] ** 2 / (1 + np.abs(v[..., 1])))
+    from benchlib.claims import Measurement
+    loop = Measurement(per_seed, lambda v: float(stat(v)))
+    batched = Measurement(per_seed, stat, batched=True)
+    assert hierarchical_ci(batched, n_boot=300, seed=5) == hierarchical_ci(loop, n_boot=300, seed=5)
+    assert batched.effect() == loop.effect()

@@ -46,12 +46,15 @@ class NotTested(Exception):
 # --------------------------------------------------------------------------- measurements
 @dataclass
 class Measurement:
-    """What a claim measured: per seed an (n_units, k) array; `stat(column_means) -> effect`."""
+    """What a claim measured: per seed an (n_units, k) array; `stat(column_means) -> effect`.
+    `batched=True` says `stat` also maps a (draws, k) array of column means to (draws,) effects
+    in one call (the bootstrap then makes one call instead of one per draw; same values)."""
 
     per_seed: list
     stat: Callable[[np.ndarray], float]
     columns: Sequence[str] = ()
     detail: str = ""  # extra evidence text (what was compared, on which data)
+    batched: bool = False
 
     def __post_init__(self):
         arrays = []
@@ -130,7 +133,9 @@ def hierarchical_ci(m: Measurement, level: float = 0.95, n_boot: int = 2000, see
     b_idx = np.arange(n_boot)[:, None]
     j_idx = np.arange(S)[None, :]
     drawn = boot_means[pick, b_idx, j_idx]                # (n_boot, S, k)
-    stats = np.array([m.stat(v) for v in drawn.mean(axis=1)], dtype=float)
+    means = drawn.mean(axis=1)                            # (n_boot, k)
+    stats = (np.asarray(m.stat(means), dtype=float).reshape(n_boot) if m.batched else
+             np.array([m.stat(v) for v in means], dtype=float))
     stats = stats[np.isfinite(stats)]
     if stats.size < n_boot // 2:
         return (math.nan, math.nan)

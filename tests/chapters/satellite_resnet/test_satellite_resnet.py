@@ -347,6 +347,35 @@ def test_measurements_pool_seeds_and_pair_models():
     same = ev.counts_measurement([[a, a], [b, b]], ["A"], lambda v: v[0] - v[1])
     from benchlib.claims import hierarchical_ci
     assert ev.pooled_value(same) == 0 and hierarchical_ci(same, n_boot=200) == (0.0, 0.0)
+    # the bootstrap scores all draws in one call: row by row the same as one score per draw
+    rows = np.random.default_rng(0).integers(0, 9, size=(7, 16)).astype(float)
+    for metric in ev.METRICS:
+        np.testing.assert_array_equal(ev.mean_score(rows, metric), [ev.mean_score(r, metric) for r in rows])
+    both = ev.counts_measurement([[a, b], [b, a]], ["A"], lambda v: np.minimum(v[0], v[1]))
+    draws = rows[:, :8]
+    np.testing.assert_array_equal(both.stat(draws), [both.stat(r) for r in draws])
+
+
+def test_rescoring_an_evaluation_equals_evaluating_again_on_those_pixels():
+    """Table III's unrefined rows re-score Table II's predictions outside the refinement regions
+    instead of predicting the scenes again: same counts as a fresh evaluation."""
+    import torch
+
+    from benchlib.chapters.satellite_resnet.data import Normaliser, Scene
+
+    rng = np.random.default_rng(0)
+    scenes = [Scene(f"S{i}", rng.normal(size=(40, 56, 3)).astype(np.float32),
+                    (rng.random((40, 56)) < 0.3).astype(np.uint8)) for i in range(2)]
+    norm = Normaliser(np.zeros(3, np.float32), np.ones(3, np.float32))
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 2, 3, padding=1).eval()
+    valid = {s.name: rng.random(s.mask.shape) < 0.6 for s in scenes}
+    full = ev.evaluate(model, scenes, norm, 32, 24, torch.device("cpu"), 8)
+    again = ev.evaluate(model, scenes, norm, 32, 24, torch.device("cpu"), 8, valid)
+    re = ev.rescore(full, scenes, 8, valid)
+    for s in scenes:
+        np.testing.assert_array_equal(re.counts[s.name], again.counts[s.name])
+        assert re.counts[s.name].sum() == valid[s.name].sum() < full.counts[s.name].sum()
 
 
 def test_refinement_region_and_outcome_colours():
@@ -398,3 +427,54 @@ def test_beside_paper_layout():
     assert t.loc[("Prop-18", "paper"), ("D12", "F1")] == 57.08
     assert t.loc[("Prop-18", "Δ"), ("D12", "F1")] == pytest.approx(2.92)
     assert t.loc[("Prop-18", "ours"), ("D12", "F1")] == 60.0
+
+
+def test_refinement_steps_follow_the_part_area(monkeypatch):
+    """The paper refines for 100 epochs on either part: the small part gets steps in proportion
+    to its area (8 on 15 % → 4 on 7 %, at least 1); every area is refined at each size."""
+    from benchlib.chapters.satellite_resnet.data import Normaliser, Scene
+
+    calls = []
+
+    def fake_refine(trained, scene, norm, fraction, cfg, crop, steps, device, seed):
+        calls.append((scene.name, fraction, steps))
+        return trained.model, rf.refinement_region(*scene.mask.shape, fraction, 1)
+
+    monkeypatch.setattr(rf, "refine", fake_refine)
+    rng = np.random.default_rng(0)
+    scenes = [Scene(n, rng.normal(size=(32, 48, 3)).astype(np.float32), (rng.random((32, 48)) < 0.3).astype(np.uint8))
+              for n in ("A", "B")]
+    model = torch.nn.Conv2d(3, 2, 1).eval()
+    t = tr.Trained("prop18", model, None, 0.0, 0)
+    norm = Normaliser(np.zeros(3, np.float32), np.ones(3, np.float32))
+    for steps, small in ((8, 4), (2000, 933), (1, 1)):
+        calls.clear()
+        rf.refine_and_evaluate(t, scenes, norm, {"small": 0.07, "large": 0.15}, tr.TrainConfig(), 16, steps,
+                               torch.device("cpu"), 0, 32, 24, 8)
+        assert sorted(calls) == sorted([(n, 0.07, small) for n in "AB"] + [(n, 0.15, steps) for n in "AB"])
+
+
+@pytest.mark.parametrize("unit", ["BasicBlock", "Bottleneck"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_residual_units_equal_torchvisions(unit, stride):
+    """The chapter writes ResNet's two units itself (importing torchvision.models costs ~3 s):
+    same parameter names and shapes, same initial weights from the same seed, same outputs."""
+    from torchvision.models import resnet as tv
+
+    from benchlib.chapters.satellite_resnet import models as sm
+
+    ours_cls, theirs_cls = getattr(sm, unit), getattr(tv, unit)
+    planes, inplanes = 8, 12
+    out = planes * ours_cls.expansion
+    assert ours_cls.expansion == theirs_cls.expansion
+    built = []
+    for cls, c1 in ((ours_cls, sm.conv1x1), (theirs_cls, tv.conv1x1)):
+        torch.manual_seed(0)
+        down = torch.nn.Sequential(c1(inplanes, out, stride), torch.nn.BatchNorm2d(out))
+        built.append(cls(inplanes, planes, stride, down).train())
+    a, b = (m.state_dict() for m in built)
+    assert list(a) == list(b)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    x = torch.randn(3, inplanes, 16, 16)
+    torch.testing.assert_close(built[0](x), built[1](x), rtol=0, atol=0)

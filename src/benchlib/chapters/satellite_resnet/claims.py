@@ -98,7 +98,7 @@ def _refinement_gain(family: str):
     def effect(run):
         label, refs = _refined(run, family)
         sets = [[r.base.counts] + [r.tuned[s].counts for s in SIZES] for r in refs]
-        return counts_measurement(sets, run.areas, lambda v: min(v[1] - v[0], v[2] - v[0]), "F1",
+        return counts_measurement(sets, run.areas, lambda v: np.minimum(v[1] - v[0], v[2] - v[0]), "F1",
                                   detail=f"{label}: min over the small / large part of (refined − unrefined) "
                                          f"mean F1, scored outside the large part; {run.dataset}")
     return effect
@@ -110,7 +110,7 @@ def _unet_gains_more(run):
     sets = [[u.base.counts] + [u.tuned[s].counts for s in SIZES] + [p.base.counts] + [p.tuned[s].counts for s in SIZES]
             for u, p in zip(urefs, prefs)]
     return counts_measurement(
-        sets, run.areas, lambda v: min((v[1] - v[0]) - (v[4] - v[3]), (v[2] - v[0]) - (v[5] - v[3])), "F1",
+        sets, run.areas, lambda v: np.minimum((v[1] - v[0]) - (v[4] - v[3]), (v[2] - v[0]) - (v[5] - v[3])), "F1",
         detail=f"min over the small / large part of (gain of {ulabel} − gain of {plabel}); {run.dataset}")
 
 

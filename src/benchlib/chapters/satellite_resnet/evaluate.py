@@ -110,10 +110,17 @@ def evaluate(model, scenes: list[Scene], norm: Normaliser, tile: int, stride: in
              valid: dict[str, np.ndarray] | None = None, threshold: float = 0.5) -> Evaluation:
     ev = Evaluation({}, {})
     for s in scenes:
-        prob, sec = predict_area(model, s, norm, tile, stride, device)
-        ev.probs[s.name], ev.seconds[s.name] = prob, sec
-        ev.counts[s.name] = block_counts(prob > threshold, s.mask, block, None if valid is None else valid[s.name])
-    return ev
+        ev.probs[s.name], ev.seconds[s.name] = predict_area(model, s, norm, tile, stride, device)
+    return rescore(ev, scenes, block, valid, threshold)
+
+
+def rescore(ev: Evaluation, scenes: list[Scene], block: int, valid: dict[str, np.ndarray] | None = None,
+            threshold: float = 0.5) -> Evaluation:
+    """The block counts of `ev`'s probabilities, counting only the pixels in `valid` (per area;
+    None: all): the same model scored on other pixels without predicting the scenes again."""
+    counts = {s.name: block_counts(ev.probs[s.name] > threshold, s.mask, block,
+                                   None if valid is None else valid[s.name]) for s in scenes}
+    return Evaluation(ev.probs, ev.seconds, counts)
 
 
 # =========================================================================== scores and their measurements
@@ -133,10 +140,12 @@ def area_units(counts_by_area: dict[str, np.ndarray], areas) -> np.ndarray:
     return out
 
 
-def mean_score(totals: np.ndarray, metric: str) -> float:
+def mean_score(totals: np.ndarray, metric: str):
     """Mean over areas of the pooled F1 or accuracy (percent) from per-area (TP, FP, FN, TN) totals
-    laid out as `area_units` columns. Sums and means give the same value (both are ratios)."""
-    tp, fp, fn, tn = np.asarray(totals, np.float64).reshape(-1, 4).T
+    laid out as `area_units` columns. Sums and means give the same value (both are ratios).
+    A (..., 4 × areas) array gives one score per row (the bootstrap's draws at once)."""
+    t = np.asarray(totals, np.float64)
+    tp, fp, fn, tn = np.moveaxis(t.reshape(*t.shape[:-1], -1, 4), -1, 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "F1":   # 2PR / (P + R) = 2TP / (2TP + FP + FN); 0 without true positives
             vals = np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
@@ -145,7 +154,8 @@ def mean_score(totals: np.ndarray, metric: str) -> float:
             vals = np.where(total > 0, (tp + tn) / np.where(total > 0, total, 1), 0.0)
         else:
             raise BenchlibError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    return float(100 * vals.mean())
+    out = 100 * vals.mean(-1)
+    return float(out) if out.ndim == 0 else out
 
 
 def pooled_score(evals: list[Evaluation], areas, metric: str) -> float:
@@ -157,13 +167,15 @@ def pooled_score(evals: list[Evaluation], areas, metric: str) -> float:
 def counts_measurement(count_sets_per_seed, areas, combine, metric: str = "F1", detail: str = ""):
     """Measurement of `combine([score of result 1, score of result 2, …])` where each seed holds
     several results measured on the same blocks (paired units: the bootstrap resamples a block for
-    all results at once). `count_sets_per_seed`: per seed, a list of {area: block counts}."""
+    all results at once). `count_sets_per_seed`: per seed, a list of {area: block counts}.
+    `combine` must work element-wise on arrays of scores (numpy operations, np.minimum not min):
+    the bootstrap scores all its draws at once."""
     per_seed = [np.hstack([area_units(c, areas) for c in sets]) for sets in count_sets_per_seed]
     k = 4 * len(list(areas))
 
     def stat(m):
-        return combine([mean_score(m[i:i + k], metric) for i in range(0, len(m), k)])
-    return Measurement(per_seed, stat, detail=detail)
+        return combine([mean_score(m[..., i:i + k], metric) for i in range(0, m.shape[-1], k)])
+    return Measurement(per_seed, stat, detail=detail, batched=True)
 
 
 def pooled_value(m: Measurement) -> float:

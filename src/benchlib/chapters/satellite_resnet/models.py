@@ -2,8 +2,10 @@
 
 # Prop-N, as in the paper's Sec. III-A and Table I:
 # - encoder: block 1 = one 7×7 stride-2 convolution (+ BN, ReLU) and 2×2 max pooling; blocks 2–5 =
-#   the four residual stages of ResNet-N, built from torchvision's ``BasicBlock`` / ``Bottleneck``
-#   (ResNet-200 = Bottleneck [3, 24, 36, 3], which torchvision does not ship);
+#   the four residual stages of ResNet-N, built from ``BasicBlock`` / ``Bottleneck`` units written
+#   here as torchvision's (same layers, parameter names and creation order: the same initial weights,
+#   tested against torchvision's) — importing torchvision.models costs ~3 s of the chapter, for two
+#   small classes (ResNet-200 = Bottleneck [3, 24, 36, 3], which torchvision does not ship);
 # - decoder: five blocks of one 4×4 stride-2 transposed convolution + BN + ReLU. The output of decoder
 #   block k is concatenated with the equally wide output of encoder block 5 − k ("balanced
 #   concatenation"); the last one with 64 maps from a 3×3 convolution of the input at full resolution;
@@ -27,9 +29,63 @@ from __future__ import annotations
 import pandas as pd
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
 
 from benchlib import BenchlibError
+
+
+def conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+
+def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """ResNet-18/34 unit: two 3×3 convolutions (+ BN), the identity (or `downsample`) added, ReLU."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """ResNet-50+ unit: 1×1 → 3×3 (stride here, as torchvision's "ResNet v1.5") → 1×1 with 4× the
+    maps (+ BN each), the identity (or `downsample`) added, ReLU."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
+
 
 # name -> (residual unit, units per stage of blocks 2..5)
 RESNETS = {

@@ -33,7 +33,7 @@ class Config:
     n_seeds: int = 3
     device: str = "auto"
     threads: int = 1
-    models: list = field(default_factory=lambda: ["unet19", "unet35", "prop18", "prop34", "prop50"])
+    models: list = field(default_factory=lambda: ["unet19", "unet35", "prop18", "prop34", "prop50", "prop101"])
     refine_models: list = field(default_factory=lambda: ["prop34", "unet19"])
     width: int = 8
     scene_scale: float = 15.0
@@ -48,7 +48,7 @@ class Config:
     lr_by_model: dict = field(default_factory=dict)
     lr_step: int = 3
     lr_gamma: float = 0.2
-    max_epochs: int = 5
+    max_epochs: int = 4
     patience: int = 2
     monitor: str = "f1"
     refine_small: float = 0.07
@@ -147,8 +147,8 @@ def run(config: Config, log=print) -> Run:
             continue
         out.refinements[label] = [
             refine_and_evaluate(t, data["test"], norm, out.sizes, rcfg, config.refine_crop, config.refine_steps,
-                                dev, t.seed, config.infer_tile, config.infer_stride, config.block)
-            for t in trained[label]]
+                                dev, t.seed, config.infer_tile, config.infer_stride, config.block, unrefined=ev)
+            for t, ev in zip(trained[label], out.evals[label])]
     if config.checkpoint_every:
         # Everything the checkpoints protect has been measured: nothing is left to resume.
         torchutil.TrainingCheckpoint.remove_all(config.checkpoint_folder)

@@ -14,7 +14,7 @@ from benchlib import BenchlibError
 from benchlib.torchutil import autocast
 
 from .data import Normaliser, Scene
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, evaluate, rescore
 from .train import Trained, TrainConfig, to_batch
 
 
@@ -89,16 +89,24 @@ class Refinement:
 
 def refine_and_evaluate(trained: Trained, scenes: list[Scene], norm: Normaliser, sizes: dict[str, float],
                         cfg: TrainConfig, crop: int, steps: int, device, seed: int, tile: int, stride: int,
-                        block: int) -> Refinement:
+                        block: int, unrefined: Evaluation | None = None) -> Refinement:
+    """Refine `trained` on each part size of each scene and score it outside the largest part.
+    `steps` are the SGD steps on the largest part; a smaller part gets steps in proportion to its
+    area (at least one), i.e. the same number of passes over its pixels — the paper refines for
+    100 epochs on either part, and an epoch of the small part is about half as long.
+    `unrefined`: the trained model's evaluation on `scenes` (Table II), if already made: it is
+    re-scored outside the refinement regions instead of predicting the scenes again."""
     largest = max(sizes, key=sizes.get)
     mult = getattr(trained.model, "multiple", 1)
     valid = {s.name: eval_mask(s.mask.shape, refinement_region(*s.mask.shape, sizes[largest], mult)) for s in scenes}
-    base = evaluate(trained.model, scenes, norm, tile, stride, device, block, valid)
+    base = (rescore(unrefined, scenes, block, valid) if unrefined is not None else
+            evaluate(trained.model, scenes, norm, tile, stride, device, block, valid))
     tuned, fractions = {}, {}
     for size, frac in sizes.items():
         models, fractions[size] = {}, {}
+        n_steps = max(1, round(steps * frac / sizes[largest]))
         for s in scenes:
-            models[s.name], (rh, rw) = refine(trained, s, norm, frac, cfg, crop, steps, device, seed)
+            models[s.name], (rh, rw) = refine(trained, s, norm, frac, cfg, crop, n_steps, device, seed)
             fractions[size][s.name] = rh * rw / s.mask.size
         ev = Evaluation({}, {})
         for s in scenes:   # each area is predicted by the model refined on that area

@@ -206,10 +206,10 @@ def parameter_summary(run) -> str:
 
 
 UNTESTABLE = [
-    ("Depth beyond 50 layers: claims depth_improves_101, depth_improves_152, no_gain_beyond_152",
-     "not tested on the default profile: three seeds of Prop-101, Prop-152 and Prop-200 do not fit its "
-     "three-minute budget on two CPU cores (the five networks trained already take most of it); add them "
-     "to `models` or run the paper profile"),
+    ("Depth beyond 101 layers: claims depth_improves_152, no_gain_beyond_152",
+     "not tested on the default profile: three seeds of Prop-152 and Prop-200 do not fit its three-minute "
+     "budget on two CPU cores (the six networks trained already take most of it); add them to `models` or "
+     "run the paper profile"),
     ("CRF post-processing gives minor improvements only (§IV-C)", "no CRF is implemented"),
     ("Manual learning-rate schedule beats AdaGrad (§III-D)", "no AdaGrad run; the schedule is taken as given"),
     ("Balanced concatenation and the extra 3×3 full-resolution maps perform best (§III-A)",
