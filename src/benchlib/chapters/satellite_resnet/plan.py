@@ -136,9 +136,13 @@ def _estimate(ctx, c: Config, shapes: dict) -> Estimate:
             parts["training"] += c.n_seeds * epochs * (steps * cal["train"].seconds + val_batches * cal["val"].seconds)
             parts["evaluation"] += c.n_seeds * evaluation
         if name in c.refine_models:
-            # two sizes × every test area, each refined model then evaluated; plus the unrefined base
-            parts["refinement"] += c.n_seeds * (2 * len(shapes["test"]) * c.refine_steps * cal["refine"].seconds
-                                                + 3 * evaluation)
+            # both sizes × every test area (the small part's steps in proportion to its area, as in
+            # refine_and_evaluate), each refined model then evaluated on its area (the unrefined
+            # base re-scores Table II's predictions)
+            small, large = sorted((c.refine_small, c.refine_large))
+            steps_both = c.refine_steps + max(1, round(c.refine_steps * small / large))
+            parts["refinement"] += c.n_seeds * (len(shapes["test"]) * steps_both * cal["refine"].seconds
+                                                + 2 * evaluation)
         basis.append(f"{DISPLAY_NAMES[name]}: training step {cal['train'].seconds:.3g} s "
                      f"({cal['train'].describe()}), forward of 4 test tiles {cal['infer'].seconds:.3g} s "
                      f"({cal['infer'].describe()})")
