@@ -229,9 +229,11 @@ def train_model(name: str, samples: Samples, cfg: TrainConfig, device, seed: int
     torch.manual_seed(seed)
     model = build_model(name, in_channels=in_channels, num_classes=2, width=cfg.width).to(device)
     if device.type == "cuda":
-        # Not on the CPU: there (torch 2.14.1, oneDNN, AVX2) channels_last made the U-Nets ~10 %
-        # faster, but the backward pass of a thin Prop-34 (width ÷ 16, 32-px crops) aborted or
-        # segfaulted in 5 runs of 6.
+        # Not on the CPU: there (torch 2.14.1, oneDNN, AVX2) channels_last made the default run
+        # ~12 s faster, but the backward pass of a thin Prop-34 (width ÷ 16: a strided 1×1
+        # convolution with 4 input channels, oneDNN issue #6035) aborted or segfaulted in 5 runs of
+        # 6, and at width ÷ 8 its weight gradients were ~10³× further from a float64 reference
+        # than the default layout's (U-Net(19) 3.7e-3 vs 1.5e-6, relative norm).
         model = model.to(memory_format=torch.channels_last)
     hist = fit(model, samples, cfg, device, seed, checkpoint, on_epoch)
     synchronize(device)
