@@ -50,10 +50,21 @@ def test_result_rows_sit_beside_the_paper_and_layout():
     assert wide.loc["CLIP", ("mAP@1", "overall")] in ("— (84.3)", "— (84.4)")
     assert R.tables(res, "2", divisor="all").loc["BoW", ("mAP@1", "logos")].startswith("25.0")
     assert set(R.tables(res)) == {"1", "2", "3", "4", "5", "6"}
-    d = R.divisor_table(run, k=1)
+    d = R.divisor_table(res, k=1)   # read back from the recorded rows
     assert d.loc["BoW", "logos, paper"] == pytest.approx(50.0) and d.loc["BoW", "logos, code"] == pytest.approx(25.0)
+    assert d.loc["BoW", "mAP@1 paper (÷min(m,k))"] == pytest.approx(row_overall(f, "1", "BoW", "mAP@1"))
+    assert list(d.index) == ["BoW", "glob"] and list(d.columns) == [
+        "mAP@1 paper (÷min(m,k))", "mAP@1 code (÷m)", "logos, paper", "logos, code"]
     kb = f[(f.method == "BoW") & (f.metric == "index_KB_per_image")].iloc[0]
     assert kb.value == pytest.approx(10_000_000 / 1e3 / 8)
+    ix = R.index_table(res)
+    assert ix.loc["BoW", "KB / image"] == pytest.approx(10_000_000 / 1e3 / 8)
+    assert ix.loc["BoW", "index MB"] == pytest.approx(10.0) and np.isnan(ix.loc["BoW", "paper KB / image"])
+
+
+def row_overall(f, table, method, metric):
+    return f[(f.table == table) & (f.method == method) & (f.metric == metric) & (f.subset == "overall")
+             & (f.dataset != "paper")].iloc[0].value
 
 
 def test_rows_of_a_trained_method_average_its_seeds():

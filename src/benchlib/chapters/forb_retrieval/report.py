@@ -172,26 +172,38 @@ def ssl_table(run) -> pd.DataFrame:
                          for r, l in zip(run.runs.get(SSL, []), run.ssl_losses)])
 
 
-def divisor_table(run, k: int = 1) -> pd.DataFrame:
-    """mAP@k with the paper's and the code's divisor, overall and on logo queries only."""
-    logos = (run.data.queries["object_type"] == "logos").to_numpy()
-    rows = []
-    for name in run.runs:
-        a = np.mean([s.ap for s in run.scores[name, k, "min"]], axis=0)
-        b = np.mean([s.ap for s in run.scores[name, k, "all"]], axis=0)
-        rows.append({"method": name, f"mAP@{k} paper (÷min(m,k))": 100 * a.mean(),
-                     f"mAP@{k} code (÷m)": 100 * b.mean(),
-                     "logos, paper": 100 * a[logos].mean() if logos.any() else np.nan,
-                     "logos, code": 100 * b[logos].mean() if logos.any() else np.nan})
-    return pd.DataFrame(rows).set_index("method").round(2)
+def _ours(res, table: str) -> pd.DataFrame:
+    f = res.frame
+    return f[(f["table"].astype(str) == table) & (f["dataset"] != "paper")]
 
 
-def index_table(run) -> pd.DataFrame:
-    n_db = len(run.data.database)
-    paper = dict(zip(*(_paper_table("7")[c] for c in ("method", "value"))))
-    return pd.DataFrame([{"method": n, "index bytes": rs[0].index_bytes, "KB / image": rs[0].index_bytes / 1e3 / n_db,
-                          "paper KB / image": (paper[n] * 1e6 / FORB_DATABASE_SIZE if n in paper else np.nan),
-                          "latency ms / query": rs[0].latency_ms} for n, rs in run.runs.items()]).round(3)
+def divisor_table(res, k: int = 1) -> pd.DataFrame:
+    """mAP@k with the paper's and the code's divisor, overall and on logo queries only — the
+    recorded rows of the paper's tables at k (by difficulty for overall, by type for logos), so
+    call it after `record`."""
+    first = {b: next(t for t, (tk, tb) in TABLES.items() if tk == k and tb == b) for b in ("difficulty", "type")}
+    cols = {}
+    for label, breakdown, subset in (("", "difficulty", "overall"), ("logos, ", "type", "logos")):
+        f = _ours(res, first[breakdown])
+        f = f[f["subset"] == subset]
+        for divisor, name in (("min", "paper (÷min(m,k))" if not label else "paper"),
+                              ("all", "code (÷m)" if not label else "code")):
+            rows = f[f["metric"] == f"mAP@{k}{SUFFIX[divisor]}"]
+            cols[f"{label}{'' if label else f'mAP@{k} '}{name}"] = rows.set_index("method")["value"]
+    methods = list(dict.fromkeys(_ours(res, first["difficulty"])["method"]))
+    return pd.DataFrame(cols).reindex(methods).rename_axis("method").round(2)
+
+
+def index_table(res) -> pd.DataFrame:
+    """Table 7's recorded rows side by side: index size, per database image (with the paper's
+    BoW (+ rerank) value per image beside it) and query latency (call after `record`)."""
+    f = _ours(res, "7")
+    t = f.pivot(index="method", columns="metric", values="value").reindex(list(dict.fromkeys(f["method"])))
+    per_image = f[f["metric"] == "index_KB_per_image"].set_index("method")["paper_value"]
+    out = pd.DataFrame({"index MB": 1e3 * t["index_size_GB"], "KB / image": t["index_KB_per_image"],
+                        "paper KB / image": per_image.reindex(t.index), "latency ms / query": t["query_latency_ms"]})
+    out.columns.name = None
+    return out.round(3)
 
 
 def not_testable() -> pd.DataFrame:
