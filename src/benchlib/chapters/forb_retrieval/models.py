@@ -339,13 +339,26 @@ def _to_batch(images, size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return ((arr.astype(np.float32) / 255.0 - mean) / std).transpose(0, 3, 1, 2)
 
 
+def gem(x, p=3.0):
+    """Generalised-mean pooling over the spatial axes of (n, c, h, w) maps (p = 1: average, large
+    p: towards max): the pooling of FORB's CNN baselines; ``p`` may be a learnable tensor."""
+    return x.clamp(min=1e-6).pow(p).mean((2, 3)).pow(1.0 / p)
+
+
+def lite_head_gem(net, h):
+    """EfficientNet-Lite0's 1280-channel head (1×1 conv, BN, ReLU6) on the output of its last
+    block, GeM-pooled: the ImageNet row's descriptor, and the ImageNet-initialised SimCLR network's."""
+    import torch.nn.functional as F
+
+    return gem(F.relu6(net._bn1(net._conv_head(h))))
+
+
 def efficientnet_embedder():
     """EfficientNet-Lite0 with its ImageNet weights (the shared loader :mod:`benchlib.pretrained`,
     hash-checked) as a global descriptor: GeM pooling (p = 3) of its 1280-channel head, the
     pooling of FORB's CNN baselines (DELG's global feature, FIRe's backbone). Returns (module,
     mean, std) — the Lite models expect (x − 127) / 128, not ImageNet's statistics."""
     import torch
-    import torch.nn.functional as F
 
     from benchlib import pretrained
 
@@ -357,8 +370,7 @@ def efficientnet_embedder():
             self.net = net
 
         def forward(self, x):
-            h = F.relu6(self.net._bn1(self.net._conv_head(self.net.features(x)[-1])))
-            return h.clamp(min=1e-6).pow(3).mean((2, 3)).pow(1 / 3)
+            return lite_head_gem(self.net, self.net.features(x)[-1])
 
     return LiteGeM().eval(), np.float32(pretrained.MEAN), np.float32(pretrained.STD)
 

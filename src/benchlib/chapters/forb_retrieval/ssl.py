@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .models import IMAGENET_MEAN, IMAGENET_STD
+from .models import IMAGENET_MEAN, IMAGENET_STD, gem, lite_head_gem
 
 
 def small_embed_net(dim: int = 128, width: int = 16):
@@ -35,7 +35,7 @@ def small_embed_net(dim: int = 128, width: int = 16):
             self.p = nn.Parameter(torch.tensor(p))
 
         def forward(self, x):
-            return x.clamp(min=1e-6).pow(self.p).mean((2, 3)).pow(1.0 / self.p)
+            return gem(x, self.p)
 
     def block(cin, cout, stride):
         return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -104,8 +104,7 @@ def imagenet_embed_net(frozen_blocks: int = FROZEN_BLOCKS):
                     h = b(h)
             for b in n._blocks[self.frozen:]:
                 h = b(h)
-            h = F.relu6(n._bn1(n._conv_head(h)))
-            return h.clamp(min=1e-6).pow(3).mean((2, 3)).pow(1.0 / 3)
+            return lite_head_gem(n, h)
 
     return LiteSimCLR()
 
