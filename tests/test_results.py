@@ -51,7 +51,7 @@ def test_save_and_load_round_trip(tmp_path):
     claim = Claim("c1", "m is good", "demo", effect=lambda run: single([run]), margin=0.1, unit="points")
     res.judge([claim], [0.5, 0.6, 0.55, 0.52], [Check("k1", "1 = 1", lambda run: (True, "trivially"))], paper=False)
     d = res.save()
-    assert sorted(p.name for p in d.iterdir()) == ["checks.csv", "claims.csv", "results.csv", "run.json"]
+    assert sorted(p.name for p in d.iterdir()) == ["checks.csv", "claims.csv", "claims_data.npz", "results.csv", "run.json"]
     rows, claims, checks, run = R.load_results("smoke", "demo", tmp_path)
     assert list(rows.columns) == R.RESULT_COLUMNS
     assert rows.loc[0, "ci_low"] == 0.4 and rows.loc[0, "n"] == 10

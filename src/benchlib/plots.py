@@ -76,17 +76,16 @@ def forest_plot(claims, max_rows_per_column: int = 18):
             e = d * (r.effect - ref)
             lo, hi = sorted((d * (r.ci_low - ref), d * (r.ci_high - ref)))
             m = abs(float(r.margin or 0))
-            paper = getattr(r, "paper_value", float("nan"))
+            paper = float(getattr(r, "paper_effect", float("nan")))
             paper = d * (paper - ref) if np.isfinite(paper) else float("nan")
-            pts = [v for v in (lo, hi, e, 0.0, m, -m, paper) if np.isfinite(v)]
+            pts = [v for v in (lo, hi, e, 0.0, m, paper) if np.isfinite(v)]
             a, b = min(pts), max(pts)
             pad = 0.08 * (b - a or 1.0)
             a, b = a - pad, b + pad
             x = lambda v: (v - a) / (b - a)  # noqa: E731 - per-row scale
             ax.plot([x(0), x(0)], [y - 0.35, y + 0.35], color="#24292f", lw=0.8)
-            if m:
-                for mm in (m, -m):
-                    ax.plot([x(mm), x(mm)], [y - 0.3, y + 0.3], color="#57606a", lw=0.8, ls="--")
+            if m:   # the claimed size: held needs the interval beyond it, contradicted short of it
+                ax.plot([x(m), x(m)], [y - 0.3, y + 0.3], color="#57606a", lw=0.8, ls="--")
             if np.isfinite(lo):
                 ax.plot([x(lo), x(hi)], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
             ax.plot([x(e)], [y], "o", color=colour, ms=4)
@@ -102,7 +101,7 @@ def forest_plot(claims, max_rows_per_column: int = 18):
             s.set_visible(False)
         ax.set_title("← against the claim · for the claim →  (each row on its own scale)", fontsize=8)
     handles = [plt.Line2D([], [], color=v, lw=2.2, label=k) for k, v in VERDICT_COLOURS.items()]
-    handles += [plt.Line2D([], [], color="#57606a", ls="--", label="margin"),
+    handles += [plt.Line2D([], [], color="#57606a", ls="--", label="claimed size"),
                 plt.Line2D([], [], marker="D", mfc="none", mec="#0969da", ls="", label="paper's own numbers")]
     fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7.5, frameon=False)
     return fig

@@ -33,14 +33,14 @@ STAGING_ENV = "BENCHLIB_STAGING_ROOT"
 
 
 # --------------------------------------------------------------------------- atomic files
-def _atomic_write(path: Path, write) -> Path:
+def _atomic_write(path: Path, write, binary: bool = False) -> Path:
     """Write through a temporary file in the same folder, then rename: a reader never sees
     half a file, and a crash leaves the previous version intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
             write(f)
         # mkstemp makes 0600 files; results are meant to be read by others (umask respected)
         umask = os.umask(0)
@@ -59,6 +59,10 @@ def atomic_write_text(path, text: str) -> Path:
 
 def atomic_write_csv(path, df: pd.DataFrame) -> Path:
     return _atomic_write(path, lambda f: df.to_csv(f, index=False))
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    return _atomic_write(path, lambda f: f.write(data), binary=True)
 
 
 def atomic_write_json(path, obj) -> Path:
@@ -155,6 +159,7 @@ class ChapterResults:
         self._rows: list[dict] = []
         self._claims = pd.DataFrame(columns=CLAIM_COLUMNS)
         self._checks = pd.DataFrame(columns=CHECK_COLUMNS)
+        self._evidence: dict = {}
 
     # rows -----------------------------------------------------------------
     def add(self, table, method: str, metric: str, value, *, dataset: str, subset: str = "",
@@ -215,7 +220,9 @@ class ChapterResults:
         claims.csv / checks.csv. `paper=False` skips the on-paper-numbers column (no tables)."""
         from .claims import PaperTables, evaluate, run_checks
 
-        self._claims = evaluate(claims, run, PaperTables(self.chapter) if paper else None, n_boot=n_boot)
+        self._evidence = {}
+        self._claims = evaluate(claims, run, PaperTables(self.chapter) if paper else None,
+                                evidence=self._evidence)
         self._checks = run_checks(checks, run)
         return self._claims
 
@@ -242,9 +249,16 @@ class ChapterResults:
         return chapter_dir(self.profile, self.chapter, staging or self.results_root)
 
     def save(self) -> Path:
-        """Write results.csv, claims.csv, checks.csv and run.json (each atomically)."""
+        """Write results.csv, claims.csv, claims_data.npz, checks.csv and run.json (each atomically;
+        everything is prepared, and the intervals checked, before the first file is written)."""
+        from .claims import EVIDENCE_FILE, evidence_bytes
+
         d = self.directory
+        check_intervals(self.frame, f"{self.chapter} results")
+        check_intervals(self.claims, f"{self.chapter} claims", bounded_names=False)
+        evidence = evidence_bytes(self._evidence)
         atomic_write_csv(d / "results.csv", self.frame)
+        atomic_write_bytes(d / EVIDENCE_FILE, evidence)
         atomic_write_csv(d / "claims.csv", self.claims)
         atomic_write_csv(d / "checks.csv", self.checks)
         run = read_run(d) or {}
@@ -259,6 +273,45 @@ class ChapterResults:
         })
         atomic_write_json(d / "run.json", run)
         return d
+
+
+# Quantities whose interval must stay in [0, 100] (percent or fraction) or above 0, by metric name.
+_PERCENT_LIKE = ("f1", "f-measure", "accuracy", "precision", "recall", "miou", "iou", "map", "mae", "f ",
+                 "adaptive f", "max f", "mean f", "j&f")
+_POSITIVE = ("ratio", "time", "latency", "fps", "size", "mb", "mib", "params", "parameters", "seconds", "ms")
+
+
+def quantity_bounds(metric: str) -> tuple:
+    """(low, high) a metric's value and interval must stay within, from its name; (None, None) unknown.
+    Percent-like metrics are bounded by [0, 100] (a fraction lies inside it too)."""
+    m = f"{str(metric).lower()} "
+    if any(w in m for w in ("Δ", "delta", "gain", "drop", "difference", " − ", " - ")):
+        return (None, None)
+    if any(w in m for w in _PERCENT_LIKE):
+        return (0.0, 100.0)
+    if any(w in m for w in _POSITIVE):
+        return (0.0, None)
+    return (None, None)
+
+
+def check_intervals(frame: pd.DataFrame, what: str, bounded_names: bool = True) -> None:
+    """Every interval is ordered, and (results rows) inside its quantity's range: a BenchlibError
+    names the first row that is not, before anything is written."""
+    if not len(frame) or "ci_low" not in frame:
+        return
+    lo, hi = frame["ci_low"].astype(float), frame["ci_high"].astype(float)
+    for i in np.flatnonzero((lo > hi + 1e-9 * (1 + hi.abs())).to_numpy()):
+        raise BenchlibError(f"{what}: row {i} has an interval [{lo.iloc[i]}, {hi.iloc[i]}] with low > high")
+    if not bounded_names:
+        return
+    for i, metric in enumerate(frame["metric"]):
+        b_lo, b_hi = quantity_bounds(metric)
+        if math.isnan(lo.iloc[i]):
+            continue
+        if (b_lo is not None and lo.iloc[i] < b_lo - 1e-9) or (b_hi is not None and hi.iloc[i] > b_hi + 1e-9):
+            r = frame.iloc[i]
+            raise BenchlibError(f"{what}: the interval [{lo.iloc[i]:.4g}, {hi.iloc[i]:.4g}] of {r['method']} "
+                                f"{metric} (table {r['table']}) leaves the quantity's range {b_lo, b_hi}")
 
 
 def read_run(directory) -> dict | None:
@@ -297,10 +350,13 @@ def _fmt(x, digits: int = 4) -> str:
     return f"{float(x):.{digits}g}"
 
 
-def side_by_side(df: pd.DataFrame, table=None) -> pd.DataFrame:
-    """Display frame: ours, paper, delta and CI as formatted strings, one row per result."""
+def side_by_side(df: pd.DataFrame, table=None, per_seed: bool = False) -> pd.DataFrame:
+    """Display frame: ours, paper, delta and CI as formatted strings, one row per result (the per-seed
+    rows are left out unless `per_seed`: the paper's layout shows the mean row)."""
     if table is not None:
         df = df[df["table"].astype(str) == str(table)]
+    if not per_seed and "seed" in df:
+        df = df[df["seed"].isna() | (df["seed"].astype(str) == "")]
     out = pd.DataFrame({
         "method": df["method"], "dataset": df["dataset"], "subset": df["subset"].fillna(""),
         "metric": df["metric"],
