@@ -30,12 +30,12 @@ def old_rule(m, n_boot: int = 400, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     S = m.n_seeds
-    draws = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, S, S)
-        means = [m.per_seed[s][rng.integers(0, m.per_seed[s].shape[0], m.per_seed[s].shape[0])].mean(axis=0)
-                 for s in pick]
-        draws.append(m.stat(np.mean(means, axis=0)))
+    A = np.stack(m.per_seed)                                  # (S, n, k): the study's seeds have equal n
+    n = A.shape[1]
+    pick = rng.integers(0, S, (n_boot, S))
+    idx = rng.integers(0, n, (n_boot, S, n))
+    means = A[pick[:, :, None], idx].mean(axis=2).mean(axis=1)   # (n_boot, k)
+    draws = np.asarray(m.stat(means), float)                  # the study's stat is linear: batched
     se = float(np.std(draws, ddof=1)) * math.sqrt(S / (S - 1))
     half = float(st.t.ppf(0.975, S - 1)) * se
     est = m.effect()
