@@ -1,5 +1,7 @@
 """The `benchlib` command: `benchlib run` executes chapters, `benchlib book` renders the HTML,
-`benchlib plan` shows what a run needs and how long it takes (and gates `run --profile paper`)."""
+`benchlib plan` shows what a run needs and how long it takes (and gates `run --profile paper`),
+`benchlib compare` checks a run against another (e.g. the committed reference), claim by claim,
+`benchlib reference` refreshes that reference from a run."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow writing synthetic twins into --data-root (created if missing)")
     r.add_argument("--results-root", help="results folder (default: $BENCHLIB_RESULTS or ./results)")
     r.add_argument("--force", action="store_true", help="re-run even when the cache says unchanged")
+    r.add_argument("--base-seed", type=int, default=0, metavar="N",
+                   help="add N to every chapter's seed (its profile's or -p's value): a robustness check is "
+                        "this run, then `benchlib compare` against the reference")
     r.add_argument("-p", "--param", nargs=3, action="append", default=[], metavar=("CHAPTER", "NAME", "VALUE"),
                    help="override one notebook parameter (VALUE parsed as JSON, else a string)")
     r.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
@@ -62,6 +67,24 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", choices=PROFILE_NAMES, default="default")
     b.add_argument("--results-root", help="results folder (default: $BENCHLIB_RESULTS or ./results)")
     b.add_argument("--out", help="output folder (default: _build; the HTML lands in <out>/html)")
+
+    c = sub.add_parser("compare", help="check run B against run A (e.g. reference/default), claim by claim "
+                                       "and number by number; exit 0 agree, 1 conflicts, 2 bad input",
+                       description="RUN_A and RUN_B are results folders of a profile (results/<profile>) or of "
+                                   "one chapter. Exit 0: no verdict flips between held and contradicted and no "
+                                   "deterministic number differs; 1: some do (each named); 2: bad input.")
+    c.add_argument("run_a", metavar="RUN_A", help="the run compared against (its intervals are used)")
+    c.add_argument("run_b", metavar="RUN_B", help="the run checked")
+    c.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters to compare")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON (for scripts)")
+
+    rf = sub.add_parser("reference", help="refresh reference/<profile>/ from a run's result files "
+                                          "(results.csv, claims.csv, claims_data.npz, run.json; no notebooks)")
+    rf.add_argument("--profile", choices=PROFILE_NAMES, default="default")
+    rf.add_argument("--only", nargs="+", metavar="CHAPTER", help="chapters to refresh (default: every chapter "
+                                                                   "of the run; the others are removed)")
+    rf.add_argument("--results-root", help="results folder (default: $BENCHLIB_RESULTS or ./results)")
+    rf.add_argument("--reference-root", help="default: <project>/reference")
 
     sub.add_parser("chapters", help="list the chapters and their profile parameters")
 
@@ -155,7 +178,8 @@ def main(argv=None) -> int:
             records = run(profile=args.profile, only=args.only, jobs=args.jobs, data_root=args.data_root,
                           results_root=args.results_root, force=args.force, kernel_name=args.kernel,
                           overrides=overrides, dask_address=args.dask, verbose=args.verbose,
-                          cell_timeout=(args.cell_timeout or None) if args.cell_timeout != -1 else -1)
+                          cell_timeout=(args.cell_timeout or None) if args.cell_timeout != -1 else -1,
+                          base_seed=args.base_seed)
             ok = all(r["status"] == "ok" for r in records)
             if args.book:
                 from .book import build
@@ -176,6 +200,19 @@ def main(argv=None) -> int:
                              results_root=args.results_root, overrides=_overrides(args.param),
                              allow_twins=args.allow_twins)
             print(to_json(plan) if args.json else format_plan(plan))
+            return 0
+        if args.command == "compare":
+            from .compare import compare, format_report
+
+            report = compare(args.run_a, args.run_b, only=args.only)
+            print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+            return report.exit_code
+        if args.command == "reference":
+            from .compare import refresh_reference
+
+            for line in refresh_reference(args.profile, results_root=args.results_root,
+                                          reference_root=args.reference_root, only=args.only):
+                print(line)
             return 0
         if args.command == "chapters":
             _show_chapters()

@@ -102,6 +102,23 @@ def resolve_parameters(spec: ChapterSpec, profile: str, data_root, results_root,
     return params
 
 
+def shift_seed(chapter_id: str, nb_path, params: dict, base_seed: int) -> dict:
+    """`run --base-seed N`: the chapter's `seed` (the profile's or -p's value, else the notebook's
+    default) plus N, written into the parameters, so the cache key, run.json and the result rows
+    all carry the seed actually used. A chapter without an integer `seed` parameter is refused:
+    running it unshifted would pass for a robustness check that never happened."""
+    if isinstance(base_seed, bool) or not isinstance(base_seed, int):
+        raise BenchlibError(f"--base-seed must be an integer, got {base_seed!r}")
+    seed = params.get("seed", notebook_parameters(nb_path).get("seed", {}).get("default"))
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise BenchlibError(f"chapter {chapter_id}: --base-seed needs an integer `seed` parameter in "
+                            f"{nb_path} (found {seed!r})")
+    if seed + base_seed < 0:  # numpy's generators refuse negative seeds, deep inside the notebook
+        raise BenchlibError(f"chapter {chapter_id}: --base-seed {base_seed} makes its seed {seed + base_seed} "
+                            f"(seeds must be ≥ 0)")
+    return dict(params, seed=seed + base_seed)
+
+
 # --------------------------------------------------------------------------- cache
 def library_fingerprint() -> str:
     """Hash of every source and data file of the library (paths and contents)."""
@@ -373,10 +390,11 @@ def select_chapters(todo: list[ChapterSpec], only=None, overrides=None) -> list[
 def run(profile: str = "default", only=None, jobs: int = 0, data_root=None, results_root=None,
         force: bool = False, kernel_name: str | None = None, chapters: list[ChapterSpec] | None = None,
         overrides: dict | None = None, dask_address: str | None = None, cell_timeout: int | None = -1,
-        verbose: bool = False, echo=print) -> list[dict]:
+        verbose: bool = False, echo=print, base_seed: int = 0) -> list[dict]:
     """Run the book's chapters for a profile. Returns one record per chapter (status ok /
     cached / failed). `chapters` replaces the discovered chapters (tests use it). Parameters
-    are checked for every chapter before any kernel starts (BenchlibError)."""
+    are checked for every chapter before any kernel starts (BenchlibError). `base_seed` adds N
+    to every chapter's `seed` parameter (see `shift_seed`)."""
     from tqdm.auto import tqdm
 
     check_profile(profile)
@@ -395,6 +413,8 @@ def run(profile: str = "default", only=None, jobs: int = 0, data_root=None, resu
         if not nb.is_file():
             raise BenchlibError(f"chapter {c.id}: notebook {nb} not found")
         params = resolve_parameters(c, profile, data_root, results_root, (overrides or {}).get(c.id))
+        if base_seed:
+            params = shift_seed(c.id, nb, params, base_seed)
         validate_parameters(c.id, nb, params)
         planned.append((c, nb, params))
     for p in clean_stale_staging(results_root):
