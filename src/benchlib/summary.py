@@ -100,8 +100,29 @@ def forest_figure(all_claims: pd.DataFrame, path: Path) -> bool:
     return True
 
 
-def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results_root, page_dir: Path) -> str:
-    """The summary page; writes its figure and downloads under `page_dir` (the page's folder)."""
+def reference_section(profile: str, results_root, reference_root=None) -> str:
+    """The "this run against the reference" block: `benchlib compare reference/<profile>
+    results/<profile>` as markdown; empty when there is no reference for the profile. A comparison
+    that cannot be made (a malformed file) is shown as such, and the page is still built."""
+    from . import BenchlibError
+    from .compare import compare, comparison_markdown, default_reference_root
+
+    ref_dir = Path(reference_root or default_reference_root()) / profile
+    if not ref_dir.is_dir():
+        return ""
+    try:
+        report = compare(ref_dir, Path(results_root) / profile)
+    except BenchlibError as e:
+        return (f"## This run against the reference\n\nThe comparison with `reference/{profile}/` could not be "
+                f"made: `{e}`\n")
+    return comparison_markdown(report, f"reference/{profile}")
+
+
+def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results_root, page_dir: Path,
+                     reference_root=None) -> str:
+    """The summary page; writes its figure and downloads under `page_dir` (the page's folder).
+    `reference_root`: where `<profile>/` of the reference results is looked for (default
+    `<project>/reference`)."""
     root = Path(results_root)
     board, files, sections, every = [], [], [], []
     for cid in chapter_ids:
@@ -138,7 +159,10 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
             "*held* / *contradicted* only when the 95 % CI over seeds and units is clear of the claim's margin; "
             "the plot shows the claims that were tested (each on its own scale); *not tested* ones are listed "
             "with their reasons in the chapters' sections below. Twin rows are not reproductions of the "
-            "paper's numbers. Checks (identities) are never counted as claims.", "",
-            "## Downloads", "", md_table(pd.DataFrame(files)), ""]
+            "paper's numbers. Checks (identities) are never counted as claims.", ""]
+    block = reference_section(profile, root, reference_root)
+    if block:
+        out += [block, ""]
+    out += ["## Downloads", "", md_table(pd.DataFrame(files)), ""]
     out += sections
     return "\n".join(out) + "\n"
