@@ -283,3 +283,21 @@ def test_interval_outside_the_quantity_range_is_refused(tmp_path):
     with pytest.raises(BenchlibError, match=r"\[33.1, 120.1\] of Prop-18 accuracy"):
         res.save()
     assert not (tmp_path / "smoke" / "demo_chapter").exists()
+
+
+def test_power_table_says_what_the_design_could_decide():
+    rng = np.random.default_rng(4)
+    units = rng.normal(0, 0.2, 30)
+    noisy = [units + 1.0 + o + rng.normal(0, 0.1, 30) for o in (1.5, -1.0, 0.2)]
+    tight = [units + 1.0 + o + rng.normal(0, 0.1, 30) for o in (0.01, -0.01, 0.0)]
+    table = pd.DataFrame({"method": ["A"], "metric": ["gap"], "subset": [""], "value": [1.0]})
+    paper = PaperTables("demo", loader=lambda t: table)
+    c = dict(effect=lambda run: single(run.a), margin=0.0, margin_source="", on_paper=lambda p: p.value("1", "A", "gap"))
+    df = pd.concat([evaluate([_claim(id="noisy", **c)], _Run(noisy, noisy), paper),
+                    evaluate([_claim(id="tight", **c)], _Run(tight, tight), paper)], ignore_index=True)
+    from benchlib.claims import power_table
+    pt = power_table(df).set_index("claim")
+    assert pt.loc["tight", "can decide the paper's effect"] == "yes"
+    assert pt.loc["noisy", "can decide the paper's effect"] == "no"
+    assert int(pt.loc["noisy", "seeds for 80 % power"]) > 3
+    assert pt.loc["noisy", "design"] == "3 seeds × 30 units, crossed"

@@ -46,6 +46,30 @@ def test_run_exit_code_reports_the_broken_chapter(smoke_run):
 
 
 @pytest.mark.parametrize("chapter", list(CHAPTERS), ids=list(CHAPTERS))
+def test_claims_recompute_from_saved_evidence_and_intervals_stay_in_range(smoke_run, chapter):
+    """claims.csv is re-derived from claims_data.npz and the declarations; every tested claim has its
+    reason, MDE and design; every not-tested one a reason; no interval leaves its quantity's range."""
+    import numpy as np
+
+    from benchlib.claims import recompute
+    from benchlib.results import check_intervals
+
+    d = smoke_run["results"] / chapter
+    saved = pd.read_csv(d / "claims.csv", keep_default_na=False, na_values=[""])
+    again = recompute(d)
+    assert list(again["claim_id"]) == list(saved["claim_id"])
+    assert list(again["verdict"]) == list(saved["verdict"])
+    cols = ["effect", "ci_low", "ci_high"]
+    np.testing.assert_allclose(again[cols].astype(float), saved[cols].astype(float), rtol=1e-9, equal_nan=True)
+    tested = saved[saved["verdict"] != "not tested"]
+    assert tested["reason"].str.len().gt(0).all() and tested["design"].str.len().gt(0).all()
+    assert tested["mde"].notna().all()
+    untested = saved[saved["verdict"] == "not tested"]
+    assert untested["reason"].str.startswith("not tested: ").all()
+    check_intervals(pd.read_csv(d / "results.csv"), f"{chapter} results.csv")
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS), ids=list(CHAPTERS))
 def test_every_chapter_runs_on_smoke_and_writes_results(smoke_run, chapter):
     d = smoke_run["results"] / chapter
     run = json.loads((d / "run.json").read_text())

@@ -49,7 +49,7 @@ CLAIM_COLUMNS = ["claim_id", "statement", "source", "verdict", "effect", "ci_low
                  "reason", "mde", "paper_effect", "design",
                  # what a plot or a reader needs to orient, mark and weigh each claim
                  "direction", "reference", "margin_source", "by_construction",
-                 "verdict_half_margin", "verdict_double_margin"]
+                 "verdict_half_margin", "verdict_double_margin", "seeds_needed"]
 CHECK_COLUMNS = ["check_id", "statement", "passed", "detail"]
 EVIDENCE_FILE = "claims_data.npz"
 POWER = 0.80
@@ -509,6 +509,8 @@ def judge(claim: Claim, m: Measurement, paper: PaperTables | None = None, precon
     p_eff = row["paper_effect"]
     p_e = claim.direction * (p_eff - claim.reference) if math.isfinite(p_eff) else math.nan
     half = q_half = (hi - lo) / 2 if math.isfinite(hi - lo) else math.nan
+    # seeds this design would need to detect an effect of the paper's size with 80 % power
+    need = seeds_needed(a, p_e, claim.margin) if math.isfinite(p_e) and p_e > claim.margin else None
     comp = (f"seed SD {_g(a.sd_seed)}, unit SD {_g(a.sd_unit)}" if a.n_seeds > 1
             else f"unit SD {_g(a.sd_unit)}, one seed")
     ci_txt = f"95 % interval [{_g(lo)}, {_g(hi)}]"
@@ -527,8 +529,7 @@ def judge(claim: Claim, m: Measurement, paper: PaperTables | None = None, precon
                     reason += (f"; this design detects an effect of the paper's size ({_g(p_e)}) with 80 % power, "
                                "so the effect here is smaller than the paper's")
                 else:
-                    s = seeds_needed(a, p_e, claim.margin)
-                    reason += (f"; about {s} seeds would decide an effect of the paper's size ({_g(p_e)})" if s
+                    reason += (f"; about {need} seeds would decide an effect of the paper's size ({_g(p_e)})" if need
                                else f"; more seeds alone would not decide an effect of the paper's size "
                                     f"({_g(p_e)}): the units' spread needs more test units")
             else:
@@ -553,7 +554,7 @@ def judge(claim: Claim, m: Measurement, paper: PaperTables | None = None, precon
                                         claim.margin * f)
     row.update(verdict=verdict, effect=a.effect, ci_low=lo, ci_high=hi, n_seeds=m.n_seeds,
                n_units=m.n_units, evidence=evidence, reason=reason, mde=the_mde, design=m.design,
-               precondition=precondition, **sens)
+               precondition=precondition, seeds_needed=math.nan if need is None else need, **sens)
     return row
 
 
@@ -566,7 +567,7 @@ def _blank_row(claim: Claim, paper: PaperTables | None) -> dict:
             "mde": math.nan, "paper_effect": paper_value, "design": "",
             "direction": claim.direction, "reference": claim.reference,
             "margin_source": claim.margin_source, "by_construction": claim.by_construction,
-            "verdict_half_margin": "", "verdict_double_margin": ""}
+            "verdict_half_margin": "", "verdict_double_margin": "", "seeds_needed": math.nan}
 
 
 def _not_tested_row(claim: Claim, paper, reason: str, precondition: str = "") -> dict:
@@ -749,6 +750,33 @@ def counts(claims_frame: pd.DataFrame) -> dict:
     out[BY_CONSTRUCTION] = int(((v == "held") & bc).sum())
     out["held"] -= out[BY_CONSTRUCTION]
     return out
+
+
+def power_table(claims_frame: pd.DataFrame, min_seeds: int = 3) -> pd.DataFrame:
+    """What each tested claim's design could detect: its seeds × units, the MDE (80 % power), the
+    paper's effect in the claimed direction, whether the run can decide an effect of that size, and
+    how many seeds would. Claims on fewer than `min_seeds` seeds, or not tested, are left out unless
+    `min_seeds` is 1 (then every tested claim is shown)."""
+    rows = []
+    for r in claims_frame.itertuples():
+        if r.verdict == "not tested" or not isinstance(r.design, str) or not r.design:
+            continue
+        if int(r.n_seeds) < min_seeds:
+            continue
+        p = float(r.paper_effect)
+        p_e = r.direction * (p - r.reference) if math.isfinite(p) else math.nan
+        can = ("n/a (no paper effect)" if not math.isfinite(p_e) else
+               "no (the paper's effect is not beyond the claimed size)" if p_e <= r.margin else
+               "yes" if r.mde <= p_e else "no")
+        need = getattr(r, "seeds_needed", math.nan)
+        rows.append({"claim": r.claim_id, "design": r.design, "mde": r.mde, "unit": r.unit,
+                     "paper effect": p_e, "can decide the paper's effect": can,
+                     "seeds for 80 % power": ("" if can != "no" or not math.isfinite(p_e) or p_e <= r.margin
+                                              else (f"{int(need)}" if isinstance(need, (int, float)) and
+                                                    math.isfinite(need) else "more than 1000 (needs more units)")),
+                     "verdict": r.verdict})
+    return pd.DataFrame(rows, columns=["claim", "design", "mde", "unit", "paper effect",
+                                       "can decide the paper's effect", "seeds for 80 % power", "verdict"])
 
 
 # --------------------------------------------------------------------------- helpers for chapters
