@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims import VERDICTS, counts
+from .claims import BY_CONSTRUCTION, VERDICTS, counts
 from .results import chapter_dir, load_results, read_run, side_by_side
 
 
@@ -55,7 +55,10 @@ def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
         "95% CI": [("" if pd.isna(r.ci_low) else f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]")
                    for r in claims.itertuples()],
         "unit": claims["unit"].fillna(""), "margin": claims["margin"], "seeds": claims["n_seeds"],
-        "on the paper's numbers": claims["on_paper_numbers"], "statement": claims["statement"],
+        "on the paper's numbers": claims["on_paper_numbers"],
+        "reason": claims["reason"].fillna("") if "reason" in claims else "",
+        "design": claims["design"].fillna("") if "design" in claims else "",
+        "statement": claims["statement"],
     })
 
 
@@ -133,7 +136,7 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
             status = "FAILED (last good results shown)"
         n = counts(claims)
         board.append({"chapter": f"[{cid}](chapters/{cid})", "status": status,
-                      **{v: n[v] for v in VERDICTS},
+                      **{v: n[v] for v in (*VERDICTS, BY_CONSTRUCTION)},
                       "checks": f"{int((checks['passed'] == 'yes').sum())}/{len(checks)}" if len(checks) else "-"})
         files.append({"chapter": titles.get(cid, cid),
                       "files": _downloads(cid, chapter_dir(profile, cid, root), page_dir / "downloads")})
