@@ -23,11 +23,12 @@ def _row(table, method, metric, value, dataset="synth twin, seed 0", subset="", 
 
 def _rows(base=0, f1=80.0, params=11.2, latency=3.0, per_seed=(79.0, 81.0, 80.0)):
     """Two interval rows, one deterministic row (a parameter count), one timing row (ms), three
-    per-seed rows and a paper row without a value of ours. The dataset names the first seed."""
+    per-seed rows and a paper row without a value of ours. The dataset (or, once, the subset)
+    names the first seed."""
     ds = f"synth twin, seed {base}"
     return [
         _row("2", "Prop-18", "F1", f1, ds, "D12", ci=(78.0, 82.0)),
-        _row("2", "U-Net", "F1", 70.0, ds, "D12", ci=(68.0, 72.0)),
+        _row("2", "U-Net", "F1", 70.0, "synth twin", f"D12, seed {base} image set", ci=(68.0, 72.0)),
         _row("1", "Prop-18", "params_M", params, "built module (no data)"),
         _row("speed", "Prop-18", "latency ms", latency, ds),
         *[_row("2", "Prop-18", "F1", v, ds, "D12", seed=base + i) for i, v in enumerate(per_seed)],
@@ -84,7 +85,7 @@ def test_a_run_compared_with_itself_agrees_on_everything(two_runs, capsys):
     assert (c.count("interval", "inside"), c.count("interval")) == (2, 2)
     assert (c.count("deterministic", "equal"), c.count("deterministic")) == (1, 1)
     assert (c.count("per-seed"), c.count("timing")) == (3, 1)
-    assert c.rows_only_a == c.rows_only_b == 0
+    assert c.rows_only_a == c.rows_only_b == []
     rc, out, _ = _cmp(capsys, a, a)
     assert rc == 0
     assert "claims 3 of 3 same verdict, 0 conflict(s), 0 move(s)" in out
@@ -99,11 +100,11 @@ def test_a_chapter_folder_is_a_run_too(two_runs, capsys):
 
 
 def test_seeds_are_matched_from_each_runs_first_seed(tmp_path):
-    # --base-seed 100: the dataset says "seed 100" and the per-seed rows are seeds 100-102
+    # --base-seed 100: the dataset or subset says "seed 100" and the per-seed rows are seeds 100-102
     a = _write_chapter(tmp_path / "a" / "demo", seed=0)
     b = _write_chapter(tmp_path / "b" / "demo", rows=_rows(base=100, per_seed=(77.0, 83.0, 80.5)), seed=100)
     c = compare.compare(a, b).chapters[0]
-    assert c.rows_only_a == c.rows_only_b == 0
+    assert c.rows_only_a == c.rows_only_b == []
     per_seed = sorted((n.value_a, n.value_b) for n in c.numbers if n.kind == "per-seed")
     assert per_seed == [(79.0, 77.0), (80.0, 80.5), (81.0, 83.0)]   # seed +0 with +0, +1 with +1, ...
     assert compare.compare(a, b).exit_code == 0
@@ -378,3 +379,12 @@ def test_reference_refuses_failed_notebook_made_or_malformed_runs_and_keeps_the_
     assert [p.name for p in ref.iterdir()] == ["default"]
     with pytest.raises(BenchlibError, match="not run"):
         compare.refresh_reference("default", res, ref, chapters=["demo", "missing"])
+
+
+def test_rows_without_a_partner_are_listed(tmp_path, capsys):
+    a = _write_chapter(tmp_path / "a" / "demo")
+    b = _write_chapter(tmp_path / "b" / "demo", rows=[r for r in _rows() if r["method"] != "U-Net"])
+    c = compare.compare(a, b).chapters[0]
+    assert c.rows_only_a == ["2 · U-Net · F1 · D12, seed 0 image set · synth twin"] and c.rows_only_b == []
+    rc, out, _ = _cmp(capsys, a, b)
+    assert rc == 0 and "rows only in A: 1, only in B: 0" in out

@@ -8,7 +8,8 @@ one chapter. For each chapter the two runs have in common:
   *contradicted* is a **conflict**; any other change (decided ↔ inconclusive / not tested, or
   between the two undecided states) is a **move**;
 - numbers (`results.csv`, rows matched on chapter, table, method, dataset, subset, metric and
-  seed, the seeds counted from each run's first seed: see `_row_key`), by what A's row is:
+  seed; a seed named in the seed column or in the text, e.g. dataset `synth twin, seed 100`, counts
+  from each run's first seed: see `_row_key`), by what A's row is:
   - *interval*: A's row has a 95 % interval; B's value should lie inside it (reported, never a
     conflict: a rerun with other seeds lands outside a 95 % interval more often than 5 % of the
     time, since B's value has its own noise);
@@ -119,8 +120,8 @@ class ChapterComparison:
     claims_only_a: list = field(default_factory=list)
     claims_only_b: list = field(default_factory=list)
     numbers: list = field(default_factory=list)       # NumberRow
-    rows_only_a: int = 0
-    rows_only_b: int = 0
+    rows_only_a: list = field(default_factory=list)   # rows (as text) with no partner in the other run
+    rows_only_b: list = field(default_factory=list)
 
     @property
     def conflicts(self) -> list:
@@ -315,8 +316,9 @@ def _relative_seeds(text: str, base) -> str:
 
 def _row_key(r, base) -> tuple:
     seed = "" if pd.isna(r.seed) else (f"{int(r.seed) - base:+d}" if base is not None else f"{int(r.seed)}")
-    return (str(r.chapter), str(r.table), str(r.method), _relative_seeds(str(r.dataset), base),
-            "" if pd.isna(r.subset) else str(r.subset), str(r.metric), seed)
+    # any text field may name the seed (dataset "synth twin, seed 0", subset "…, seed 0 image set")
+    text = [str(r.table), str(r.method), str(r.dataset), "" if pd.isna(r.subset) else str(r.subset), str(r.metric)]
+    return (str(r.chapter), *(_relative_seeds(t, base) for t in text), seed)
 
 
 def _keyed(df: pd.DataFrame, base) -> dict:
@@ -364,8 +366,11 @@ def _equal(a: float, b: float) -> bool:
 
 def _compare_numbers(a: pd.DataFrame, b: pd.DataFrame, base_a, base_b, out: ChapterComparison) -> None:
     ka, kb = _keyed(a, base_a), _keyed(b, base_b)
-    out.rows_only_a = sum(k not in kb for k in ka)
-    out.rows_only_b = sum(k not in ka for k in kb)
+    def text(r):
+        return " · ".join(str(x) for x in (r.table, r.method, r.metric, r.subset, r.dataset, r.seed) if not pd.isna(x))
+
+    out.rows_only_a = [text(r) for k, r in ka.items() if k not in kb]
+    out.rows_only_b = [text(r) for k, r in kb.items() if k not in ka]
     for k, ra in ka.items():
         if k not in kb:
             continue
@@ -385,7 +390,8 @@ def _compare_numbers(a: pd.DataFrame, b: pd.DataFrame, base_a, base_b, out: Chap
             kind, status = "deterministic", ("equal" if _equal(va, vb) else "differs")
         else:
             kind, status = "per-seed", "shown"
-        out.numbers.append(NumberRow(k[0], k[1], k[2], str(ra.dataset), k[4], k[5],
+        out.numbers.append(NumberRow(str(ra.chapter), str(ra.table), str(ra.method), str(ra.dataset),
+                                     "" if pd.isna(ra.subset) else str(ra.subset), str(ra.metric),
                                      "" if pd.isna(ra.seed) else str(int(ra.seed)), kind, status, va, vb,
                                      (lo, hi) if has_ci else ()))
 
@@ -462,7 +468,7 @@ def format_report(r: Report, timing_rows: bool = True) -> str:
                      f"{c.count('deterministic', 'equal')} of {c.count('deterministic')} deterministic equal; "
                      f"{c.count('per-seed')} per-seed ({sum(_equal(x.value_a, x.value_b) for x in c.numbers if x.kind == 'per-seed')} equal); "
                      f"{c.count('timing')} timing"
-                     + (f"; rows only in A: {c.rows_only_a}, only in B: {c.rows_only_b}"
+                     + (f"; rows only in A: {len(c.rows_only_a)}, only in B: {len(c.rows_only_b)} (--json lists them)"
                         if c.rows_only_a or c.rows_only_b else ""))
         lines += [f"    DIFFERS  {x.text(chapter=False)}" for x in c.differs]
         lines += [f"    outside  {x.text(chapter=False)}" for x in c.outside]
