@@ -145,7 +145,7 @@ def test_a_planted_flip_and_an_out_of_interval_number_are_named(tmp_path, capsys
     assert c.differs == [] and rep.exit_code == 1
     rc, out, _ = _cmp(capsys, a, b)
     assert rc == 1
-    assert "CONFLICT prop_beats_unet: held → contradicted" in out
+    assert "CONFLICT prop_beats_unet: held → contradicted (effect A 1 [0.5, 1.5], B 1 [0.5, 1.5] F1 points)" in out
     assert "move     deeper_is_better: inconclusive → held" in out
     assert "outside  Table 2 · Prop-18 · F1 · D12 · synth twin, seed 0: B 83.5 not in A's [78, 82]" in out
     assert "latency ms" in out and "B/A 3" in out                  # timing shown apart, not a conflict

@@ -74,10 +74,15 @@ class ClaimChange:
     ci_a: tuple
     effect_b: float
     ci_b: tuple
+    unit: str = ""
+    margin: float = 0.0   # A's claimed size: the verdict's threshold
 
     def text(self, chapter: bool = True) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        margin = f"; claimed size {_num(self.margin)}" if _finite(self.margin) and self.margin else ""
         return (f"{self.chapter + ': ' if chapter else ''}{self.claim_id}: {self.verdict_a} → {self.verdict_b} "
-                f"(effect A {_num(self.effect_a)} {_ci(self.ci_a)}, B {_num(self.effect_b)} {_ci(self.ci_b)})")
+                f"(effect A {_num(self.effect_a)} {_ci(self.ci_a)}, B {_num(self.effect_b)} {_ci(self.ci_b)}"
+                f"{unit}{margin})")
 
 
 @dataclass
@@ -210,6 +215,13 @@ class Report:
             "outside_interval": self.total("outside"), "failed": self.failed,
             "exit_code": self.exit_code, "summary": self.summary_line(), "chapters": chapters,
         })
+
+
+def _float(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _finite(x) -> bool:
@@ -353,9 +365,11 @@ def _compare_claims(cid: str, a: pd.DataFrame, b: pd.DataFrame, path_a: Path, pa
             out.same_verdict += 1
             continue
         kind = "conflict" if {va, vb} == set(DECIDED) else "move"
+        unit = ra.get("unit", "")
         out.changes.append(ClaimChange(cid, claim, kind, va, vb, float(ra["effect"]),
                                        (float(ra["ci_low"]), float(ra["ci_high"])), float(rb["effect"]),
-                                       (float(rb["ci_low"]), float(rb["ci_high"]))))
+                                       (float(rb["ci_low"]), float(rb["ci_high"])),
+                                       "" if pd.isna(unit) else str(unit), _float(ra.get("margin", 0.0))))
 
 
 def _equal(a: float, b: float) -> bool:
