@@ -388,3 +388,17 @@ def test_rows_without_a_partner_are_listed(tmp_path, capsys):
     assert c.rows_only_a == ["2 · U-Net · F1 · D12, seed 0 image set · synth twin"] and c.rows_only_b == []
     rc, out, _ = _cmp(capsys, a, b)
     assert rc == 0 and "rows only in A: 1, only in B: 0" in out
+
+
+def test_reference_command(tmp_path, monkeypatch, capsys):
+    from tests._chapters import add_chapter
+
+    add_chapter(tmp_path, monkeypatch, "ref_demo", "for the reference", ["x = 1"])
+    res, ref = tmp_path / "results", tmp_path / "reference"
+    _write_chapter(res / "default" / "ref_demo")
+    args = ["reference", "--profile", "default", "--only", "ref_demo", "--results-root", str(res),
+            "--reference-root", str(ref)]
+    assert cli.main(args) == 0
+    assert f"{ref / 'default' / 'ref_demo'}: results.csv, claims.csv, claims_data.npz, run.json" in capsys.readouterr().out
+    assert cli.main([*args[:4], "nope", *args[5:]]) == 2
+    assert "unknown chapter(s) nope" in capsys.readouterr().err
