@@ -21,8 +21,9 @@ def _row(table, method, metric, value, dataset="synth twin, seed 0", subset="", 
             "seed": seed, "note": ""}
 
 
-def _rows(base=0, f1=80.0, params=11.2, latency=3.0, per_seed=(79.0, 81.0, 80.0)):
-    """Two interval rows, one deterministic row (a parameter count), one timing row (ms), three
+def _rows(base=0, f1=80.0, params=11.2, latency=3.0, per_seed=(79.0, 81.0, 80.0), index_gb=0.5):
+    """Two interval rows, two deterministic rows (a parameter count; an index size on the seed's
+    twin, deterministic only when both runs use the same seed), one timing row (ms), three
     per-seed rows and a paper row without a value of ours. The dataset (or, once, the subset)
     names the first seed."""
     ds = f"synth twin, seed {base}"
@@ -31,6 +32,7 @@ def _rows(base=0, f1=80.0, params=11.2, latency=3.0, per_seed=(79.0, 81.0, 80.0)
         _row("2", "U-Net", "F1", 70.0, "synth twin", f"D12, seed {base} image set", ci=(68.0, 72.0)),
         _row("1", "Prop-18", "params_M", params, "built module (no data)"),
         _row("speed", "Prop-18", "latency ms", latency, ds),
+        _row("7", "BoW", "index_size_GB", index_gb, ds),                # a size, of the seed's twin
         *[_row("2", "Prop-18", "F1", v, ds, "D12", seed=base + i) for i, v in enumerate(per_seed)],
         _row("2", "Paper method", "F1", math.nan, "paper", "D12"),
     ]
@@ -80,10 +82,10 @@ def test_a_run_compared_with_itself_agrees_on_everything(two_runs, capsys):
     rep = compare.compare(a, a)
     c = rep.chapters[0]
     assert rep.exit_code == 0 and c.same_verdict == 3 and c.changes == []
-    # 2 interval rows inside, 1 deterministic equal, 3 per-seed and 1 timing row shown; the paper
+    # 2 interval rows inside, 2 deterministic equal, 3 per-seed and 1 timing row shown; the paper
     # row (no value in either run) is not compared
     assert (c.count("interval", "inside"), c.count("interval")) == (2, 2)
-    assert (c.count("deterministic", "equal"), c.count("deterministic")) == (1, 1)
+    assert (c.count("deterministic", "equal"), c.count("deterministic")) == (2, 2)
     assert (c.count("per-seed"), c.count("timing")) == (3, 1)
     assert c.rows_only_a == c.rows_only_b == []
     rc, out, _ = _cmp(capsys, a, a)
@@ -102,11 +104,15 @@ def test_a_chapter_folder_is_a_run_too(two_runs, capsys):
 def test_seeds_are_matched_from_each_runs_first_seed(tmp_path):
     # --base-seed 100: the dataset or subset says "seed 100" and the per-seed rows are seeds 100-102
     a = _write_chapter(tmp_path / "a" / "demo", seed=0)
-    b = _write_chapter(tmp_path / "b" / "demo", rows=_rows(base=100, per_seed=(77.0, 83.0, 80.5)), seed=100)
+    b = _write_chapter(tmp_path / "b" / "demo", rows=_rows(base=100, per_seed=(77.0, 83.0, 80.5), index_gb=0.6),
+                       seed=100)
     c = compare.compare(a, b).chapters[0]
     assert c.rows_only_a == c.rows_only_b == []
+    # another seed's twin: its index size is not judged; the parameter count still is
+    assert [n.metric for n in c.numbers if n.kind == "deterministic"] == ["params_M"]
+    assert [n.value_b for n in c.numbers if n.metric == "index_size_GB"] == [0.6]
     per_seed = sorted((n.value_a, n.value_b) for n in c.numbers if n.kind == "per-seed")
-    assert per_seed == [(79.0, 77.0), (80.0, 80.5), (81.0, 83.0)]   # seed +0 with +0, +1 with +1, ...
+    assert per_seed == [(0.5, 0.6), (79.0, 77.0), (80.0, 80.5), (81.0, 83.0)]   # seed +0 with +0, +1 with +1, ...
     assert compare.compare(a, b).exit_code == 0
 
 
@@ -172,6 +178,13 @@ def test_a_deterministic_number_must_be_equal_within_the_stated_tolerance(tmp_pa
     rc, out, _ = _cmp(capsys, a, far)
     assert rc == 1
     assert "DIFFERS  Table 1 · Prop-18 · params_M · built module (no data): A 11.2, B 11.2" in out
+
+
+def test_a_size_on_the_same_seeds_twin_must_be_equal(tmp_path, capsys):
+    a = _write_chapter(tmp_path / "a" / "demo")
+    b = _write_chapter(tmp_path / "b" / "demo", rows=_rows(index_gb=0.6))
+    rc, out, _ = _cmp(capsys, a, b)
+    assert rc == 1 and "DIFFERS  Table 7 · BoW · index_size_GB · synth twin, seed 0: A 0.5, B 0.6" in out
 
 
 def test_a_number_missing_in_b_differs(tmp_path):
@@ -279,8 +292,8 @@ def test_summary_shows_this_run_against_the_reference(tmp_path):
     _write_chapter(res / "default" / "demo", rows=_rows(params=12.0), claims=moved)
     block = reference_section("default", res, ref)
     assert block.startswith("## This run against the reference")
-    # per chapter: 1 of 3 same verdict, 1 conflict, 1 move, 2/2 inside, 0/1 deterministic equal
-    assert "| demo | 1/3 | 1 | 1 | 2/2 | 0/1 | 1 |" in block
+    # per chapter: 1 of 3 same verdict, 1 conflict, 1 move, 2/2 inside, 1/2 deterministic equal
+    assert "| demo | 1/3 | 1 | 1 | 2/2 | 1/2 | 1 |" in block
     conflicts = block.split("### Conflicts")[1].split("###")[0]
     assert "demo: prop_beats_unet: held → contradicted" in conflicts
     assert "demo: deeper_is_better: inconclusive → held" in block.split("### Moves")[1].split("###")[0]

@@ -13,10 +13,13 @@ one chapter. For each chapter the two runs have in common:
   - *interval*: A's row has a 95 % interval; B's value should lie inside it (reported, never a
     conflict: a rerun with other seeds lands outside a 95 % interval more often than 5 % of the
     time, since B's value has its own noise);
-  - *deterministic*: no interval and no seed (counts, parameter sizes, architecture tables);
-    equal within |a − b| ≤ ATOL + RTOL·max(|a|, |b|), or it **differs**;
-  - *per-seed*: no interval but a seed (one trained network's score, one seed's control):
-    shown, not judged (the mean row's interval carries the judgment);
+  - *deterministic*: no interval, no seed in the seed column, and measured on the same data in
+    both runs (counts, parameter sizes, architecture tables; a row whose text names a seed, e.g.
+    `synth twin, seed 0`, only when both runs name the same one); equal within
+    |a − b| ≤ ATOL + RTOL·max(|a|, |b|), or it **differs**;
+  - *per-seed*: no interval, and a seed in the seed column (one trained network's score, one
+    seed's control) or data of another seed than A's (FORB's index size on another twin): shown,
+    not judged (a mean row's interval carries the judgment);
   - *timing*: times, speeds and memory measured at run time (`is_timing`): shown apart, never
     conflicts.
 
@@ -400,7 +403,7 @@ def _compare_numbers(a: pd.DataFrame, b: pd.DataFrame, base_a, base_b, out: Chap
             # the interval's ends went through the CSV too: the same tolerance on them
             inside = not math.isnan(vb) and (lo <= vb <= hi or _equal(vb, lo) or _equal(vb, hi))
             kind, status = "interval", ("inside" if inside else "outside")
-        elif pd.isna(ra.seed):
+        elif pd.isna(ra.seed) and _same_text(ra, rb):
             kind, status = "deterministic", ("equal" if _equal(va, vb) else "differs")
         else:
             kind, status = "per-seed", "shown"
@@ -408,6 +411,11 @@ def _compare_numbers(a: pd.DataFrame, b: pd.DataFrame, base_a, base_b, out: Chap
                                      "" if pd.isna(ra.subset) else str(ra.subset), str(ra.metric),
                                      "" if pd.isna(ra.seed) else str(int(ra.seed)), kind, status, va, vb,
                                      (lo, hi) if has_ci else ()))
+
+
+def _same_text(ra, rb) -> bool:
+    """Both rows name the same data (matched rows differ in text only by the seeds they name)."""
+    return all(str(getattr(ra, f)) == str(getattr(rb, f)) for f in ("table", "method", "dataset", "subset", "metric"))
 
 
 def _compare_chapter(cid: str, da: Path, db: Path) -> tuple[ChapterComparison, object, object]:
@@ -461,8 +469,9 @@ def _seed_text(seeds: dict) -> str:
 
 def format_report(r: Report, timing_rows: bool = True) -> str:
     lines = [f"A: {r.run_a} ({_seed_text(r.seed_a)})", f"B: {r.run_b} ({_seed_text(r.seed_b)})",
-             f"numbers: B's value inside A's 95 % interval; rows without an interval or a seed must be equal "
-             f"({TOLERANCE_TEXT}); per-seed rows without an interval and timing rows are shown, not judged"]
+             f"numbers: B's value inside A's 95 % interval; rows without an interval, on the same data, must be equal "
+             f"({TOLERANCE_TEXT}); rows without an interval that depend on the seed (per-seed) and timing rows are "
+             f"shown, not judged"]
     if r.chapters_only_a or r.chapters_only_b:
         lines.append(f"not compared: only in A: {', '.join(r.chapters_only_a) or '-'}; "
                      f"only in B: {', '.join(r.chapters_only_b) or '-'}")
