@@ -48,6 +48,7 @@ RESULT_KEY = ("chapter", "table", "method", "dataset", "subset", "metric", "seed
 RESULT_NEEDS = (*RESULT_KEY, "value", "ci_low", "ci_high")
 CLAIM_NEEDS = ("claim_id", "verdict", "effect", "ci_low", "ci_high")
 DECIDED = ("held", "contradicted")
+OUTSIDE_SHOWN = 10   # numbers outside A's interval listed per chapter in the text report
 
 # Words (of the table or metric name) that say a number was timed or measured from the machine.
 _TIMING_WORDS = {"s", "ms", "us", "µs", "ns", "sec", "secs", "second", "seconds", "min", "minutes", "hours",
@@ -84,7 +85,7 @@ class ClaimChange:
         unit = f" {self.unit}" if self.unit else ""
         margin = f"; claimed size {_num(self.margin)}" if _finite(self.margin) and self.margin else ""
         return (f"{self.chapter + ': ' if chapter else ''}{self.claim_id}: {self.verdict_a} → {self.verdict_b} "
-                f"(effect A {_num(self.effect_a)} {_ci(self.ci_a)}, B {_num(self.effect_b)} {_ci(self.ci_b)}"
+                f"(effect A {_effect(self.effect_a, self.ci_a)}, B {_effect(self.effect_b, self.ci_b)}"
                 f"{unit}{margin})")
 
 
@@ -233,6 +234,10 @@ def _finite(x) -> bool:
 
 def _num(x) -> str:
     return f"{x:.4g}" if _finite(x) else "—"
+
+
+def _effect(effect, ci) -> str:
+    return f"{_num(effect)} {_ci(ci)}" if _finite(effect) else "— (not measured)"
 
 
 def _ci(ci) -> str:
@@ -494,7 +499,10 @@ def format_report(r: Report, timing_rows: bool = True) -> str:
                      + (f"; rows only in A: {len(c.rows_only_a)}, only in B: {len(c.rows_only_b)} (--json lists them)"
                         if c.rows_only_a or c.rows_only_b else ""))
         lines += [f"    DIFFERS  {x.text(chapter=False)}" for x in c.differs]
-        lines += [f"    outside  {x.text(chapter=False)}" for x in c.outside]
+        # not conflicts, and a rerun with other seeds has many: the first few, all in --json
+        lines += [f"    outside  {x.text(chapter=False)}" for x in c.outside[:OUTSIDE_SHOWN]]
+        if len(c.outside) > OUTSIDE_SHOWN:
+            lines.append(f"    … and {len(c.outside) - OUTSIDE_SHOWN} more outside A's interval (--json lists them)")
         if timing_rows and c.count("timing"):
             lines.append("  timing (measured on each machine; never a conflict):")
             lines += [f"    {x.text(chapter=False)}" for x in c.numbers if x.kind == "timing"]
