@@ -525,9 +525,10 @@ def comparison_markdown(r: Report, reference: str) -> str:
     out = ["## This run against the reference", "",
            f"`benchlib compare {reference} <this run>`: a verdict that flips between *held* and *contradicted* "
            f"is a **conflict**; one that moves between decided and *inconclusive* / *not tested* is a "
-           f"**move**. Numbers: this run's value inside the reference's 95 % interval; rows without "
-           f"interval or seed equal within {TOLERANCE_TEXT}; timing rows are measured on each machine and "
-           f"not judged.", "", md_table(board), "", f"**{r.summary_line()}**", ""]
+           f"**move**. Numbers: this run's value inside the reference's 95 % interval; rows without an "
+           f"interval measured on the same data equal within {TOLERANCE_TEXT}; per-seed rows without an "
+           f"interval and timing rows (measured on each machine) are not judged.", "", md_table(board), "",
+           f"**{r.summary_line()}**", ""]
     if r.chapters_only_a or r.chapters_only_b:
         out += [f"Not compared — only in the reference: {', '.join(r.chapters_only_a) or '-'}; "
                 f"only in this run: {', '.join(r.chapters_only_b) or '-'}.", ""]
