@@ -82,3 +82,30 @@ def test_selectivity_sentence_is_computed_from_the_rows():
     res = ChapterResults("cosaliency", "smoke")
     report.record(res, run)
     assert "No trained model is selective beyond noise" in report.selectivity_summary(res)
+
+
+def test_per_seed_rows_beside_the_mean_rows_and_left_out_of_the_paper_layout():
+    res = ChapterResults("cosaliency", "smoke")
+    report.record(res, small_run(n_seeds=3))
+    f = res.frame
+    seeded = f[f.seed.notna()]
+    # one row per seed for every trained model's F: Table 1 (3 trained columns), Table 2 (3 rows × 2 datasets)
+    assert len(seeded[seeded.table == "1"]) == 3 * 3 and len(seeded[seeded.table == "2"]) == 3 * 2 * 3
+    assert set(seeded.metric) == {"F-measure"} and seeded.paper_value.isna().all()
+    online = seeded[(seeded.table == "1") & (seeded.method == "U-Net + DA + FS + RFM (online)")]
+    assert list(online.seed) == [0, 1, 2] and (online.value == 100.0).all()  # marks only the co-salient objects
+    f_all = 1.3 * (2 / 3) / (0.3 * 2 / 3 + 1)
+    unet = seeded[(seeded.table == "2") & (seeded.method == "U-Net") & (seeded.subset == "SDCS")]
+    assert unet.value.tolist() == pytest.approx([f_all] * 3)
+    # the paper layout shows the mean rows only: one cell per method
+    assert report.tables(res)["Table 1"].shape[0] == 7
+    assert not res.table("2")["note"].str.contains("alone").any()
+    # every interval of a score lies inside [0, 1] (Table 2) or [0, 100] (Table 1)
+    t2 = f[(f.table == "2") & f.ci_low.notna()]
+    assert ((t2.ci_low >= 0) & (t2.ci_high <= 1)).all()
+
+
+def test_not_claimed_lists_statement_source_and_reason():
+    rows = report.not_claimed()
+    assert len(rows) >= 5 and all(set(r) == {"statement", "source", "reason"} and all(r.values()) for r in rows)
+    assert any("recall" in r["statement"] for r in rows)
