@@ -340,20 +340,26 @@ def test_measurements_pool_seeds_and_pair_models():
     evals = [ev.Evaluation({}, {}, a), ev.Evaluation({}, {}, b)]
     # pooled over both seeds: TP 3, FP 2, FN 3 -> F1 6 / 11
     assert ev.pooled_score(evals, ["A"], "F1") == pytest.approx(100 * 6 / 11)
+    assert ev.seed_scores(evals, ["A"], "F1") == pytest.approx([100 * 4 / 6, 100 * 2 / 5])
     m = ev.score_measurement(evals, ["A"], "F1")
-    assert m.n_seeds == 2 and m.n_units == 4 and m.effect() == pytest.approx(100 * 6 / 11)
-    d = ev.counts_measurement([[a, b]], ["A"], lambda v: v[0] - v[1])
+    assert m.n_seeds == 2 and m.n_units == 2 and m.shared_units and m.effect() == pytest.approx(100 * 6 / 11)
+    assert m.bounds == (0.0, 100.0)
+    d = ev.counts_measurement([[a, b]], ["A"], [[1, -1]], bounds=(-100, 100))
     assert ev.pooled_value(d) == pytest.approx(100 * (4 / 6 - 2 / 5)) == pytest.approx(d.effect())
-    same = ev.counts_measurement([[a, a], [b, b]], ["A"], lambda v: v[0] - v[1])
-    from benchlib.claims import hierarchical_ci
-    assert ev.pooled_value(same) == 0 and hierarchical_ci(same, n_boot=200) == (0.0, 0.0)
-    # the bootstrap scores all draws in one call: row by row the same as one score per draw
-    rows = np.random.default_rng(0).integers(0, 9, size=(7, 16)).astype(float)
+    same = ev.counts_measurement([[a, a], [b, b]], ["A"], [[1, -1]], bounds=(-100, 100))
+    from benchlib.claims import interval
+    assert ev.pooled_value(same) == 0 and interval(same) == pytest.approx((0.0, 0.0), abs=1e-6)
+    # the smaller of two differences: min(F1(a) − F1(b), F1(b) − F1(a)) = −(4/6 − 2/5), a and b in both seeds
+    both = ev.counts_measurement([[a, b], [a, b]], ["A"], [[1, -1], [-1, 1]], bounds=(-100, 100))
+    assert both.effect() == pytest.approx(-100 * (4 / 6 - 2 / 5))
+    # the statistic is a named function of JSON parameters (recompute re-imports it) and scores a stack
+    # of column-mean rows at once, row by row the same as one call per row
+    assert both.stat.name == "benchlib.chapters.satellite_resnet.evaluate:scores_stat"
+    assert both.stat.params == {"k": 4, "metric": "F1", "w": [[1.0, -1.0], [-1.0, 1.0]]}
+    rows = np.random.default_rng(0).integers(1, 9, size=(7, 8)).astype(float)
+    np.testing.assert_allclose(both.stat(rows), [both.stat(r) for r in rows])
     for metric in ev.METRICS:
         np.testing.assert_array_equal(ev.mean_score(rows, metric), [ev.mean_score(r, metric) for r in rows])
-    both = ev.counts_measurement([[a, b], [b, a]], ["A"], lambda v: np.minimum(v[0], v[1]))
-    draws = rows[:, :8]
-    np.testing.assert_array_equal(both.stat(draws), [both.stat(r) for r in draws])
 
 
 def test_rescoring_an_evaluation_equals_evaluating_again_on_those_pixels():

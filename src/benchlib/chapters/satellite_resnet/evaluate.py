@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.claims import Measurement
+from benchlib.claims import Measurement, Stat
 from benchlib.torchutil import autocast, synchronize
 
 from .data import Normaliser, Scene
@@ -164,18 +164,30 @@ def pooled_score(evals: list[Evaluation], areas, metric: str) -> float:
     return mean_score(sum(area_units(e.counts, areas).sum(0) for e in evals), metric)
 
 
-def counts_measurement(count_sets_per_seed, areas, combine, metric: str = "F1", detail: str = ""):
-    """Measurement of `combine([score of result 1, score of result 2, …])` where each seed holds
-    several results measured on the same blocks (paired units: the bootstrap resamples a block for
-    all results at once). `count_sets_per_seed`: per seed, a list of {area: block counts}.
-    `combine` must work element-wise on arrays of scores (numpy operations, np.minimum not min):
-    the bootstrap scores all its draws at once."""
-    per_seed = [np.hstack([area_units(c, areas) for c in sets]) for sets in count_sets_per_seed]
-    k = 4 * len(list(areas))
+def scores_stat(v, k: int, metric: str, w) -> float:
+    """The claims' statistic on block counts: `v` holds the column means of several results' counts
+    side by side (k = 4 × areas columns each); each result's mean-over-areas score is computed from
+    its own k columns, and the effect is the smallest row of W · scores (`w`: a list of rows, e.g.
+    [[1, -1]] for a difference, [[-1, 1, 0], [-1, 0, 1]] for the smaller of two gains). A module-level
+    function with JSON parameters, so `benchlib.claims.recompute` can re-import it by name."""
+    v = np.asarray(v, np.float64)
+    scores = np.stack([np.asarray(mean_score(v[..., i:i + k], metric)) for i in range(0, v.shape[-1], k)], -1)
+    out = (scores @ np.atleast_2d(np.asarray(w, np.float64)).T).min(-1)
+    return float(out) if out.ndim == 0 else out
 
-    def stat(m):
-        return combine([mean_score(m[..., i:i + k], metric) for i in range(0, m.shape[-1], k)])
-    return Measurement(per_seed, stat, detail=detail, batched=True)
+
+def counts_measurement(count_sets_per_seed, areas, w=((1.0,),), metric: str = "F1", detail: str = "",
+                       bounds=(0.0, 100.0)) -> Measurement:
+    """Measurement of min over rows of W · [score of result 1, score of result 2, …] where each seed
+    holds several results measured on the same blocks (`count_sets_per_seed`: per seed, a list of
+    {area: block counts}). Every seed scores the same blocks of the same test areas: a crossed design
+    (`shared_units`). `bounds`: the range of the effect ((0, 100) for one score in percent, (−100, 100)
+    for a difference of two)."""
+    per_seed = [np.hstack([area_units(c, areas) for c in sets]) for sets in count_sets_per_seed]
+    w = [[float(x) for x in row] for row in np.atleast_2d(np.asarray(w, np.float64))]
+    stat = Stat(scores_stat, k=4 * len(list(areas)), metric=metric, w=w)
+    return Measurement(per_seed, stat, detail=detail, batched=True, shared_units=True, bounds=tuple(bounds),
+                       units="test blocks")
 
 
 def pooled_value(m: Measurement) -> float:
@@ -185,6 +197,11 @@ def pooled_value(m: Measurement) -> float:
     return float(m.stat(np.sum([a.sum(0) for a in m.per_seed], axis=0)))
 
 
+def seed_scores(evals: list[Evaluation], areas, metric: str = "F1") -> list[float]:
+    """A model's mean-over-areas score of each seed on its own (the per-seed rows of the tables)."""
+    return [mean_score(area_units(e.counts, areas).sum(0), metric) for e in evals]
+
+
 def score_measurement(evals: list[Evaluation], areas, metric: str) -> Measurement:
-    """One model's mean-over-areas score, per seed and block (its Table II / III interval)."""
-    return counts_measurement([[e.counts] for e in evals], areas, lambda v: v[0], metric)
+    """One model's mean-over-areas score, per seed and block (its Table II / III interval, in [0, 100])."""
+    return counts_measurement([[e.counts] for e in evals], areas, [[1.0]], metric, bounds=(0.0, 100.0))

@@ -57,7 +57,7 @@ class Config:
     refine_steps: int = 8
     refine_crop: int = 64
     block: int = 32
-    n_boot: int = 500
+    n_boot: int = 500             # unused since the claims engine's interval is analytic (old parameter files)
     data_root: str = ""
     checkpoint_every: int = 0      # save each training's state every N epochs and resume it (0: off)
     checkpoint_dir: str = ""       # empty: <results_root>/.checkpoints/<profile>/satellite_resnet
