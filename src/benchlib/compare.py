@@ -499,6 +499,9 @@ def format_report(r: Report, timing_rows: bool = True) -> str:
                      + (f"; rows only in A: {len(c.rows_only_a)}, only in B: {len(c.rows_only_b)} (--json lists them)"
                         if c.rows_only_a or c.rows_only_b else ""))
         lines += [f"    DIFFERS  {x.text(chapter=False)}" for x in c.differs]
+        if c.differs and r.seed_a.get(c.chapter) != r.seed_b.get(c.chapter):
+            lines.append("    (the runs' seeds differ: a number that depends on the seed should name it in its "
+                         "dataset, e.g. 'seed 0', or carry an interval; then it is not compared as deterministic)")
         # not conflicts, and a rerun with other seeds has many: the first few, all in --json
         lines += [f"    outside  {x.text(chapter=False)}" for x in c.outside[:OUTSIDE_SHOWN]]
         if len(c.outside) > OUTSIDE_SHOWN:
