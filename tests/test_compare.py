@@ -111,6 +111,9 @@ def test_seeds_are_matched_from_each_runs_first_seed(tmp_path):
     # another seed's twin: its index size is not judged; the parameter count still is
     assert [n.metric for n in c.numbers if n.kind == "deterministic"] == ["params_M"]
     assert [n.value_b for n in c.numbers if n.metric == "index_size_GB"] == [0.6]
+    per_seed = sorted((n.value_a, n.value_b) for n in c.numbers if n.kind == "per-seed")
+    assert per_seed == [(0.5, 0.6), (79.0, 77.0), (80.0, 80.5), (81.0, 83.0)]   # seed +0 with +0, +1 with +1, ...
+    assert compare.compare(a, b).exit_code == 0
 
 
 def test_a_seed_dependent_number_that_does_not_name_its_seed_differs_with_a_hint(tmp_path, capsys):
@@ -121,9 +124,6 @@ def test_a_seed_dependent_number_that_does_not_name_its_seed_differs_with_a_hint
     b = _write_chapter(tmp_path / "b" / "demo", rows=rows_b, seed=100)
     rc, out, _ = _cmp(capsys, a, b)
     assert rc == 1 and "DIFFERS  Table control · CAM 1 · mIoU" in out and "should name it in its dataset" in out
-    per_seed = sorted((n.value_a, n.value_b) for n in c.numbers if n.kind == "per-seed")
-    assert per_seed == [(0.5, 0.6), (79.0, 77.0), (80.0, 80.5), (81.0, 83.0)]   # seed +0 with +0, +1 with +1, ...
-    assert compare.compare(a, b).exit_code == 0
 
 
 def test_a_dataset_count_is_not_read_as_a_seed():
