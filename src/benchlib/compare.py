@@ -492,9 +492,10 @@ def format_report(r: Report, timing_rows: bool = True) -> str:
                      + (f"; only in B: {', '.join(c.claims_only_b)}" if c.claims_only_b else ""))
         lines += [f"    CONFLICT {x.text(chapter=False)}" for x in c.conflicts]
         lines += [f"    move     {x.text(chapter=False)}" for x in c.moves]
+        same_per_seed = sum(_equal(x.value_a, x.value_b) for x in c.numbers if x.kind == "per-seed")
         lines.append(f"  numbers: {c.count('interval', 'inside')} of {c.count('interval')} inside A's interval; "
                      f"{c.count('deterministic', 'equal')} of {c.count('deterministic')} deterministic equal; "
-                     f"{c.count('per-seed')} per-seed ({sum(_equal(x.value_a, x.value_b) for x in c.numbers if x.kind == 'per-seed')} equal); "
+                     f"{c.count('per-seed')} per-seed ({same_per_seed} equal); "
                      f"{c.count('timing')} timing"
                      + (f"; rows only in A: {len(c.rows_only_a)}, only in B: {len(c.rows_only_b)} (--json lists them)"
                         if c.rows_only_a or c.rows_only_b else ""))
