@@ -15,7 +15,7 @@ def tiny_run() -> P.Run:
     q = pd.DataFrame({"query_id": [1, 2, 1, 2], "object_type": ["logos", "logos", "bookcovers", "bookcovers"],
                       "image": [f"/q/{i}.jpg" for i in range(4)], "difficulty": ["easy", "hard", "easy", "hard"],
                       "positives": [[0, 1], [2], [5], [6]]})
-    run = P.Run(P.Config(n_boot=200), ForbData(root=None, database=db, queries=q), "hand-made, seed 0", True)
+    run = P.Run(P.Config(), ForbData(root=None, database=db, queries=q), "hand-made, seed 0", True)
     # BoW: q0 [0, 3, 1] → AP@1 = 1 (÷min 1) or 1/2 (÷2); AP@5 = (1 + 2/3)/2 = 5/6 under both divisors
     #      q1 [3, 2, 4] → AP@1 = 0, AP@5 = 1/2;  q2 [5, 7, 6] → 1, 1;  q3 [7, 6, 4] → 0, 1/2
     bow_ids = np.array([[0, 3, 1], [3, 2, 4], [5, 7, 6], [7, 6, 4]])

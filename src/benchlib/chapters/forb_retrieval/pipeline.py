@@ -61,7 +61,6 @@ class Config:
     ssl_size: int = 48
     ssl_init: str = "scratch"      # "imagenet": train the last stage of EfficientNet-Lite0 instead (see ssl.py)
     user_embedders: dict = field(default_factory=dict)
-    n_boot: int = 1000
     checkpoint_every: int = 0      # save the SimCLR training state every N steps and resume it (0: off)
     checkpoint_dir: str = ""       # empty: <results_root>/.checkpoints/<profile>/forb_retrieval
     profile: str = "default"       # injected by the runner (names the checkpoint folder)
