@@ -108,13 +108,13 @@ def test_paper_profile_runs_on_real_images_and_davis(tmp_path, checkpoints, devi
     assert set(run.predictors) == {"vit_b", "hiera_t"}
     assert set(run.quality) == {"hiera_t"} and run.quality["hiera_t"].shape == (2, 2)  # objects × clicks
     assert ((run.quality["hiera_t"] >= 0) & (run.quality["hiera_t"] <= 1)).all()
-    # the video: three runs × 3 frames, split into parts, masks of the frame size; J&F of both families
+    # the video: three runs × 3 frames, split into parts, masks of the frame size; J&F of all three runs
     v = run.video
     assert v["n_frames"] == 3 and v["resolution"] == RES and len(run.frames) == 3
     assert sorted(v["frames"]["run"].unique()) == ["SAM", "SAM 2", "SAM 2 (no memory)"] and len(v["frames"]) == 9
     assert_finite(v["frames"][["seconds", "encoder", "memory attention", "memory encoder"]].to_numpy(), "video")
     assert all(m.shape == (H, W) for ms in v["masks"].values() for m in ms)
-    assert set(run.jf) == {"SAM", "SAM 2"}
+    assert set(run.jf) == {"SAM", "SAM 2", "SAM 2 (no memory)"}
     # the SAM 2 predictor holds the file's weights, not a fresh init
     ref = torch.load(checkpoints / S.CHECKPOINT_FILES["hiera_t"], weights_only=True)["model"]
     # (a compiled encoder, CUDA case, names its parameters under "_orig_mod.")

@@ -201,6 +201,26 @@ def test_weights_mb_counts_parameters_and_buffers():
 
 
 def test_prompt_encoders_have_no_text_input():
-    assert not A.prompt_inputs()["text_input"].any()
+    params, p = E.build_tables(["vit_b", "hiera_t"])
+    assert list(p["family"]) == ["SAM", "SAM 2"] and set(params["variant"]) == {"vit_b", "hiera_t"}
+    assert set(p["inputs"]) == {"points, boxes, masks"}
+    assert not p["text_input"].any() and (p["text_modules"] == "").all()
+
+
+def test_prompt_inputs_would_see_a_text_prompt():
+    """The inspection finds a text argument and a text-encoder module when a model has them."""
+    class Prompt(torch.nn.Module):
+        def forward(self, points, boxes, masks, text_tokens):
+            return points
+
+    class WithText(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.prompt_encoder = Prompt()
+            self.clip_text_encoder = torch.nn.Linear(2, 2)
+
+    p = A.prompt_inputs([("x", "X", "SAM", WithText())]).iloc[0]
+    assert p["text_input"] and p["inputs"] == "points, boxes, masks, text_tokens"
+    assert p["text_modules"] == "clip_text_encoder"
 
 

@@ -24,8 +24,6 @@ def run():
                              "family": ["SAM", "SAM 2"], "params": [90_006_220, 70_000_000],
                              "whole": [90_006_220, 70_000_000], "params_M": [90.00622, 70.0],
                              "published_M": [93.74, 80.85], "rel_diff_%": [-4.0, -13.4]})
-    r.prompt_inputs = pd.DataFrame({"family": ["SAM", "SAM 2"], "inputs": ["points, boxes, masks"] * 2,
-                                    "text_input": [False, False]})
     return r
 
 
@@ -75,7 +73,8 @@ def test_table1_keeps_review_text_and_adds_measured_column(run):
     assert t.loc["Computational Efficiency", "SAM 2 (review)"].startswith("Likely optimized")
     assert "Hiera-B+ 70.0 M vs SAM ViT-B 90.0 M params" in t.loc["Computational Efficiency", "measured here"]
     assert "SAM ViT-B 650 MiB" in t.loc["Computational Efficiency", "measured here"]  # weights 350 + peak 300
-    assert "no text input" in t.loc["Prompt Encoder", "measured here"]
+    assert "SAM: PromptEncoder.forward(points, boxes, masks), no text input in 3 built variant(s)" in \
+        t.loc["Prompt Encoder", "measured here"]
     assert t.loc["Objective", "measured here"].startswith("—")
 
 
@@ -112,3 +111,28 @@ def test_native_round_rows_and_protocol(run):
     assert sorted(lat["resolution"].unique()) == [384, 1024] and lat["point_s"][lat["resolution"] == 1024].isna().all()
     assert "encoder at 1024² (median of 1 round(s)): SAM ViT-B 30.00 s" in \
         R.table1(run).set_index("Feature").loc["Computational Efficiency", "measured here"]
+
+
+def test_quality_rows_and_their_intervals(run):
+    """mIoU and J&F rows when checkpoints gave them: means by hand, intervals inside [0, 100]."""
+    run.config.quality_variants = ["vit_h", "hiera_b+"]
+    run.jf["SAM 2 (no memory)"] = {"J": [0.5, 1.0, 0.5, 1.0], "F": [0.5, 1.0, 0.5, 1.0], "JF": 0.75}
+    res = ChapterResults("sam_vs_sam2", "default", "/nonexistent", parameters={})
+    R.record(res, run)
+    f = res.frame.set_index(["method", "metric"])
+    one = f.loc[("SAM ViT-H", "mIoU_1click")]
+    assert one["value"] == pytest.approx(100 * np.mean([0.60, 0.50, 0.70, 0.55])) and one["n"] == 4
+    assert 0 <= one["ci_low"] < one["value"] < one["ci_high"] <= 100
+    assert f.loc[("SAM 2.1 Hiera-B+", "mIoU_5click"), "value"] == pytest.approx(100 * np.mean([0.93, 0.89, 0.96, 0.91]))
+    jf = f.loc[("SAM 2.1 Hiera-B+", "J&F")]
+    assert jf["value"] == pytest.approx(95.0) and "one click on frame 0" in jf["note"]
+    nm = f.loc[("SAM 2.1 Hiera-B+ (no memory)", "J&F")]
+    assert nm["value"] == 75.0 and 0 <= nm["ci_low"] and nm["ci_high"] <= 100 and "oracle click" in nm["note"]
+    q = res.frame.dropna(subset=["ci_low"])
+    assert (q["ci_low"] <= q["ci_high"]).all()
+
+
+def test_not_claimed_lists_statements_with_source_and_reason():
+    nc = R.not_claimed()
+    assert len(nc) >= 5 and all(set(d) == {"statement", "source", "reason"} and all(d.values()) for d in nc)
+    assert any("consistency and accuracy" in d["reason"] for d in nc)   # the dropped memory-cost claim

@@ -92,13 +92,16 @@ def architecture_checks(sam2_model, sam2_shapes: dict, predictor, resolution: in
     return pd.DataFrame(rows)
 
 
-def prompt_inputs() -> pd.DataFrame:
-    """What the released prompt encoders accept (the review says SAM's takes text via CLIP)."""
-    from sam2.modeling.sam.prompt_encoder import PromptEncoder as P2
-    from segment_anything.modeling import PromptEncoder as P1
-
+def prompt_inputs(models) -> pd.DataFrame:
+    """What the released prompt encoders accept, per built variant (the review says SAM's takes text
+    via CLIP): the forward's arguments, whether one of them carries text, and any submodule of the
+    whole model whose name or class names text or CLIP. `models`: (key, label, family, model) tuples."""
     rows = []
-    for fam, cls in (("SAM", P1), ("SAM 2", P2)):
-        args = [a for a in inspect.signature(cls.forward).parameters if a != "self"]
-        rows.append({"family": fam, "inputs": ", ".join(args), "text_input": any("text" in a for a in args)})
+    for key, label, family, model in models:
+        enc = model.prompt_encoder if hasattr(model, "prompt_encoder") else model.sam_prompt_encoder
+        args = [a for a in inspect.signature(type(enc).forward).parameters if a != "self"]
+        text = [n for n, m in model.named_modules()   # submodules only (n == "": the model itself)
+                if n and any(w in f"{n} {type(m).__name__}".lower() for w in ("text", "clip"))]
+        rows.append({"variant": key, "model": label, "family": family, "inputs": ", ".join(args),
+                     "text_input": any("text" in a.lower() for a in args), "text_modules": ", ".join(text)})
     return pd.DataFrame(rows)

@@ -72,12 +72,12 @@ class Run:
     native: dict = field(default_factory=dict)   # the same at the models' native size (few rounds)
     prompts: dict = field(default_factory=dict)  # variant -> {"point": [...s], "box": [...s]}
     arch: pd.DataFrame = None         # the review's architecture statements, checked
-    prompt_inputs: pd.DataFrame = None
+    prompt_inputs: pd.DataFrame = None   # per built variant: what its prompt encoder accepts
     video: dict | None = None
     video_data: str = ""
     frames: list = field(default_factory=list)   # the video's frames (explorer)
     quality: dict = field(default_factory=dict)  # variant -> objects × clicks IoUs
-    jf: dict = field(default_factory=dict)       # "SAM" / "SAM 2" -> j_and_f result
+    jf: dict = field(default_factory=dict)       # video run ("SAM", "SAM 2 (no memory)", "SAM 2") -> j_and_f
     predictors: dict = field(default_factory=dict)  # variant -> predictor (checkpointed variants only)
 
     @property
@@ -90,11 +90,11 @@ class Run:
 
 
 # ----------------------------------------------------------------------------- parameters
-def parameter_table(keys) -> pd.DataFrame:
-    """Parameters per component for each variant, counted on the built modules, plus the
-    whole-model count (column `whole`). Structure-only builds (`models.build(meta=True)`): SAM on the
-    meta device, SAM 2 with its weight initialisers skipped."""
-    rows = []
+def build_tables(keys) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per variant, from one structure-only build each (`models.build(meta=True)`: SAM on the meta
+    device, SAM 2 with its weight initialisers skipped): parameters per component plus the whole-model
+    count (column `whole`), and what its prompt encoder accepts (`architecture.prompt_inputs`)."""
+    rows, prompts = [], []
     for k in keys:
         v = S.variant(k)
         model = S.build(k, meta=True)
@@ -102,8 +102,14 @@ def parameter_table(keys) -> pd.DataFrame:
         for comp, n in S.components(model).items():
             rows.append({"variant": k, "model": v.label, "family": v.family, "component": comp, "params": n,
                          "whole": whole})
+        prompts.append(prompt_inputs([(k, v.label, v.family, model)]))
         del model
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), (pd.concat(prompts, ignore_index=True) if prompts else prompt_inputs([]))
+
+
+def parameter_table(keys) -> pd.DataFrame:
+    """Parameters per component for each variant, counted on the built modules (see `build_tables`)."""
+    return build_tables(keys)[0]
 
 
 def totals(params: pd.DataFrame) -> pd.DataFrame:
@@ -188,9 +194,10 @@ def run_quality(config: Config, run: Run, device, gt_masks) -> None:
     if run.video is None:
         return
     n = run.video["n_frames"]
-    for fam, key in (("SAM 2", config.video_sam2), ("SAM", config.video_sam)):
+    for name, key in (("SAM 2", config.video_sam2), ("SAM 2 (no memory)", config.video_sam2),
+                      ("SAM", config.video_sam)):
         if S.checkpoint_path(config.checkpoints, key) is not None:
-            run.jf[fam] = Q.j_and_f(run.video["masks"][fam], [m == 1 for m in gt_masks[:n]])
+            run.jf[name] = Q.j_and_f(run.video["masks"][name], [m == 1 for m in gt_masks[:n]])
 
 
 def run(config: Config) -> Run:
@@ -202,7 +209,7 @@ def run(config: Config) -> Run:
     out.dataset = ds.name
     out.image_root, out.davis_root = D.layouts(ds)
 
-    out.params = parameter_table(config.param_variants)
+    out.params, out.prompt_inputs = build_tables(config.param_variants)
     out.totals = totals(out.params)
 
     out.timing, whole = time_encoders(config, device)
@@ -226,7 +233,6 @@ def run(config: Config) -> Run:
         out.arch = architecture_checks(whole[sam2_key].model, whole[sam2_key].shapes, whole[sam2_key].predictor,
                                        config.resolution, whole[sam_key].shapes if sam_key else None,
                                        S.variant(sam_key).label if sam_key else "SAM", out.video, seed=config.seed)
-    out.prompt_inputs = prompt_inputs()
     out.predictors = {k: w.predictor for k, w in whole.items()
                       if S.checkpoint_path(config.checkpoints, k) is not None}
     run_quality(config, out, device, gt_masks)

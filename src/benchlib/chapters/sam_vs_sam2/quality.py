@@ -114,3 +114,8 @@ def j_and_f(pred_masks, gt_masks) -> dict:
     fs = [boundary_f(p, g) for p, g in zip(pred_masks[1:], gt_masks[1:])]
     return {"J": js, "F": fs, "J_mean": float(np.mean(js)), "F_mean": float(np.mean(fs)),
             "JF": float((np.mean(js) + np.mean(fs)) / 2)}
+
+
+def per_frame_j_and_f(jf: dict) -> np.ndarray:
+    """(J + F) / 2 per frame, in %, of a `j_and_f` result: its mean over the frames is J&F."""
+    return 50 * (np.asarray(jf["J"], float) + np.asarray(jf["F"], float))

@@ -9,20 +9,29 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from benchlib.claims import interval, single
 from benchlib.papers import load_table, paper_meta
 from benchlib.results import bootstrap_ci
 
 from . import models as S
 from .pipeline import (CHAPTER, COMPOSITION_CHECK, LIKE_FOR_LIKE, SPEEDUP_PAIR, composition_factor, like_for_like_times,
                        paired_ratio)
+from .quality import per_frame_j_and_f
 from .video import per_frame, per_frame_slope, video_growth
 
 NO_DATA = "built modules (no data)"
 RANDOM_IMAGE = "random image (content-independent)"
 
 
-def _ci(values, stat=np.mean):
+def _ci(values, stat=np.median):
+    """Bootstrap CI of a median (percentiles of resampled medians: inside the values' range)."""
     ci = bootstrap_ci(values, stat=stat)
+    return None if math.isnan(ci[0]) else ci
+
+
+def _mean_ci(values, bounds):
+    """The claims engine's interval of a mean over units, inside the quantity's `bounds`."""
+    ci = interval(single([values], bounds=bounds))
     return None if math.isnan(ci[0]) else ci
 
 
@@ -149,7 +158,8 @@ def _record_video(res, run) -> None:
     for name, g in f[f["frame"] > 0].groupby("run", sort=False):
         model = g["model"].iloc[0]
         res.add("1", model, "video s/frame (frames 1…N-1)", g["seconds"].mean(), dataset=run.video_data,
-                subset="Capabilities", ci=_ci(g["seconds"]), n=len(g), note=f"{c.video_resolution}², {run.hardware}")
+                subset="Capabilities", ci=_mean_ci(g["seconds"].to_numpy(), (0, None)), n=len(g),
+                note=f"{c.video_resolution}², {run.hardware}")
         res.add("1", model, "video s/frame growth per frame", per_frame_slope(f, name), dataset=run.video_data,
                 subset="Capabilities", n=len(g), note="least-squares slope of per-frame time over frames 1…N-1")
         if name != "SAM 2":
@@ -174,16 +184,18 @@ def _record_quality(res, run) -> None:
         ious = run.quality[k]
         for n, m in ((1, "mIoU_1click"), (c.n_clicks, "mIoU_5click")):
             res.add("published", label, m, 100 * ious[:, n - 1].mean(), dataset=qdata, subset="ours",
-                    ci=_ci(ious[:, n - 1] * 100), n=len(ious), note=f"{n} simulated click(s)")
-    for fam, key in (("SAM 2", c.video_sam2), ("SAM", c.video_sam)):
-        label = S.variant(key).label
-        if fam not in run.jf:
+                    ci=_mean_ci(ious[:, n - 1] * 100, (0, 100)), n=len(ious), note=f"{n} simulated click(s)")
+    for name, key, how in (("SAM 2", c.video_sam2, "one click on frame 0, then memory"),
+                           ("SAM 2 (no memory)", c.video_sam2, "no memory: an oracle click on every frame"),
+                           ("SAM", c.video_sam, "an oracle click on every frame")):
+        label = S.variant(key).label + (" (no memory)" if name == "SAM 2 (no memory)" else "")
+        if name not in run.jf:
             res.not_run("published", label, "J&F", "no checkpoint" if run.video else "no video run",
                         subset=run.video_data)
             continue
-        jf = run.jf[fam]
+        jf = run.jf[name]
         res.add("published", label, "J&F", 100 * jf["JF"], dataset=run.video_data, subset="ours", n=len(jf["J"]),
-                note="one click on frame 0" if fam == "SAM 2" else "a click on every frame")
+                ci=_mean_ci(per_frame_j_and_f(jf), (0, 100)), note=f"{how}; interval over frames 1…N−1")
 
 
 def record(res, run) -> None:
@@ -274,6 +286,17 @@ def _fmt_params(run, comp):
     return ", ".join(f"{S.variant(k).label.split()[-1]} {v / 1e6:.3g} M" for k, v in g.items())
 
 
+def _text_inputs(run) -> str:
+    """Per family: the released prompt encoder's inputs, and whether any built variant takes text."""
+    out = []
+    for fam, g in run.prompt_inputs.groupby("family", sort=False):
+        text = bool(g["text_input"].any() or (g["text_modules"].astype(str) != "").any()) if "text_modules" in g \
+            else bool(g["text_input"].any())
+        out.append(f"{fam}: PromptEncoder.forward({', '.join(dict.fromkeys(g['inputs']))}), "
+                   f"{'takes' if text else 'no'} text input in {len(g)} built variant(s)")
+    return "; ".join(out)
+
+
 def _measured_column(run) -> dict:
     """What this run measured for each row of the review's Table 1 (numbers from the run)."""
     lat = latency_table(run)
@@ -290,8 +313,7 @@ def _measured_column(run) -> dict:
            "User Interaction": "same prompt types (points, boxes, masks) in both; prompt→mask: " + ", ".join(
                f"{r.model} {1000 * r.point_s:.0f} ms (point) / {1000 * r.box_s:.0f} ms (box)"
                for r in lat[lat["how"] == "measured"].itertuples()),
-           "Prompt Encoder": "no text input in either released prompt encoder (inputs: "
-                             f"{run.prompt_inputs['inputs'].iloc[0]}); params: {_fmt_params(run, 'prompt encoder')}"}
+           "Prompt Encoder": f"{_text_inputs(run)}; params: {_fmt_params(run, 'prompt encoder')}"}
     if run.video is not None:
         s = {name: per_frame(run.video, name).mean() for name in ("SAM", "SAM 2 (no memory)", "SAM 2")}
         out["Capabilities"] = (f"video at {run.video['resolution']}², s/frame: {S.variant(run.video['sam_key']).label} "
@@ -361,31 +383,37 @@ def checkpoint_status(run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def untested() -> pd.DataFrame:
-    """What the chapter cannot test, and why."""
-    rows = [
-        ("Accuracy: 'SAM 2 … increased precision', 1-/5-click mIoU, J&F (§4, §5)",
-         "needs the released checkpoints and real data; random weights give meaningless masks "
-         "(the rows say 'not run: no checkpoint'; the paper profile runs them when checkpoints are given)"),
-        ("'6×' and FPS in absolute terms (A100, bf16, compiled, batch 10)",
-         "no GPU here; CPU eager timings carry over as ratios only"),
-        ("ViT-H (and ViT-L) timed whole", "too slow for the default budget on a CPU: ViT-H is assembled from "
-         "per-block timings, and compared with SAM 2 through ViT-B timed both whole and from blocks in the same "
-         "rounds (it assumes the assembly errs alike for ViT-B and ViT-H)"),
-        ("Spread of the timings at the native 1024² (default profile)", "one interleaved round there: one 1024² "
-         "ViT-B call costs several whole rounds at the repeated size on one CPU core; the spread and the claims' "
-         "CIs come from the repeated rounds at the smaller size (the paper profile repeats every round at 1024²)"),
-        ("'6× faster' at the native 1024² (default profile)", "ViT-H at 1024² needs ViT-H and ViT-B composed at "
-         "1024² (for the like-for-like chain), over the default budget: set native_composed=['vit_h']; the claim "
-         "is judged on the repeated rounds"),
-        ("Objective, Applications, Limitations, Data Engine rows of Table 1", "statements of intent or about the "
-         "annotation process, not properties of the released code"),
-        ("'Smoother interaction', 'better handling of ambiguous inputs' (Table 1, User Interaction)",
-         "a user study; here only the prompt types and the prompt→mask latency are measured"),
-        ("Video: 'leveraging memory from preceding and subsequent frames' for accuracy",
-         "accuracy needs checkpoints; the cost of the memory path is measured"),
+def not_claimed() -> list[dict]:
+    """The review's statements this chapter does not test, each with its source and why."""
+    return [
+        {"statement": "SAM 2's memory mechanism makes video efficient (the cost of the memory path against "
+                      "re-prompting)", "source": "§1, read with an ellipsis in an earlier version of this chapter",
+         "reason": "the sentence as written credits memory with 'consistency and accuracy across video frames', "
+                   "not with lower cost: accuracy is claimed (sam2_video_accuracy); the memory path's cost per "
+                   "frame stays a result row"},
+        {"statement": "'6×' and FPS in absolute terms (A100, bf16, compiled, batch 10)", "source": "SAM 2 paper",
+         "reason": "no GPU here; CPU eager timings carry over as ratios only (six_times_faster judges the ratio)"},
+        {"statement": "ViT-H (and ViT-L) timed whole", "source": "§4 (speed), published FPS",
+         "reason": "too slow for the default budget on a CPU: ViT-H is assembled from per-block timings and compared "
+                   "with SAM 2 through ViT-B timed both whole and from blocks in the same rounds (it assumes the "
+                   "assembly errs alike for ViT-B and ViT-H)"},
+        {"statement": "Speed at the native 1024² with a spread (default profile)", "source": "§4",
+         "reason": "one interleaved round there: one 1024² ViT-B call costs several whole rounds at the repeated "
+                   "size on one CPU core; the claims' intervals come from the repeated rounds at the smaller size "
+                   "(the paper profile repeats every round at 1024²)"},
+        {"statement": "Objective, Applications, Limitations and Data Engine rows of Table 1", "source": "Table 1",
+         "reason": "statements of intent or about the annotation process, not properties of the released code"},
+        {"statement": "'Smoother interaction', 'better handling of ambiguous inputs'",
+         "source": "Table 1, User Interaction",
+         "reason": "a user study; here only the prompt types and the prompt→mask latency are measured"},
+        {"statement": "SAM 2's prompt encoder is 'potentially incorporating … better integration of spatial and "
+                      "textual data'", "source": "Table 1, Prompt Encoder (SAM 2)",
+         "reason": "hedged ('potentially'); what the released SAM 2 prompt encoder accepts is shown beside the "
+                   "claim about SAM's (sam_clip_text_prompt)"},
+        {"statement": "SAM 2 struggles with crowded scenes, long occlusions, shot changes and look-alike objects",
+         "source": "§3.6", "reason": "needs checkpoints and labelled real video; the twin's video has a look-alike "
+                                     "and an occluder, but one sequence cannot judge a limitation"},
     ]
-    return pd.DataFrame(rows, columns=["statement", "why not tested here"])
 
 
 def tables(res, run) -> dict:
@@ -395,7 +423,7 @@ def tables(res, run) -> dict:
             "architecture": run.arch,
             "prompt inputs": run.prompt_inputs, "table 1": table1(run),
             "published beside ours": published_beside_ours(res), "datasets": dataset_facts(),
-            "not tested": untested()}
+            "not claimed": pd.DataFrame(not_claimed())}
 
 
 # ----------------------------------------------------------------------------- figures
