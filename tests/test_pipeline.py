@@ -174,37 +174,142 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
+def _pages(html):
+    return sorted(p for p in html.rglob("*.html") if "_static" not in p.parts)
+
+
+def _visible_images(browser, control):
+    """The src of every image shown by the explorer that holds `control` (nearest ancestor with images)."""
+    return browser.execute_script(
+        "let e = arguments[0]; while (e && !e.querySelector('img')) e = e.parentElement;"
+        "return e ? Array.from(e.querySelectorAll('img')).filter(i => i.offsetParent !== null).map(i => i.src) : [];",
+        control)
+
+
+def _move(browser, control):
+    """Move a slider one step (back from its end) or pick another dropdown entry."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", control)
+    if control.tag_name == "select":
+        sel = Select(control)
+        now = [o.get_attribute("value") for o in sel.options].index(sel.first_selected_option.get_attribute("value"))
+        sel.select_by_index(1 if now == 0 else 0)
+        return
+    at_end = control.get_attribute("aria-valuenow") == control.get_attribute("aria-valuemax")
+    control.click()
+    control.send_keys(Keys.ARROW_LEFT if at_end else Keys.ARROW_RIGHT)
+
+
+# The real-browser checks read the book as a reader does: opened from disk, no network, 1400×900.
+FOREST_TEXT_PX = ("const s = document.querySelector('svg[aria-label^=\"forest plot\"]'); if (!s) return null;"
+                  "return Array.from(s.querySelectorAll('text')).filter(t => t.textContent.trim())"
+                  ".map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a);")
+CLAIMS_OVERFLOW = """return Array.from(document.querySelectorAll('table.blc-claims')).map(t => {
+  const art = t.closest('article') || document.body;
+  let e = t, worst = t.scrollWidth - t.clientWidth;
+  while (e && e !== art) { worst = Math.max(worst, e.scrollWidth - e.clientWidth); e = e.parentElement; }
+  return Math.max(worst, t.getBoundingClientRect().right - art.getBoundingClientRect().right);
+});"""
+
+
 @pytest.mark.slow
 def test_real_browser_offline_scoreboard_forest_plot_and_a_live_explorer(smoke_run):
     import time
-
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
     browser = _browser()
     try:
         browser.get((smoke_run["html"] / "book" / "summary.html").as_uri())
         time.sleep(1)
         heads = browser.execute_script("return Array.from(document.querySelectorAll('th')).map(e => e.textContent)")
-        assert {"held", "contradicted", "inconclusive", "not tested"} <= {h.strip() for h in heads}
-        width = browser.execute_script(
-            "const i = document.querySelector('img[alt^=\"forest plot\"]'); return i ? i.naturalWidth : -1")
-        assert width > 0, "forest plot missing or not loaded"
+        heads = {h.replace("\u00ad", "").strip() for h in heads}
+        assert {"held", "contradicted", "inconclusive", "not tested", "by construction"} <= heads
+        # the first screen says what the book is and shows the scoreboard
+        first = browser.execute_script("return document.querySelector('table.blc-board').getBoundingClientRect().top")
+        assert first < 900, f"the scoreboard starts below the first screen (y = {first})"
+        text = browser.execute_script("return document.querySelector('article').innerText")
+        assert "synthetic twin" in text and text.index("synthetic twin") < text.index("held")
+        sizes = browser.execute_script(FOREST_TEXT_PX)
+        assert sizes, "forest plot missing or has no text"
+        assert min(sizes) >= 11, f"forest plot text down to {min(sizes):.1f} px at 1400 px"
 
         browser.get((smoke_run["html"] / "book" / "chapters" / "metrics_appendix.html").as_uri())
         time.sleep(3)
-        shown = ("return Array.from(document.querySelectorAll('.jupyter-widgets img'))"
-                 ".filter(e => e.offsetParent !== null).map(e => e.src)")
-        before = browser.execute_script(shown)
+        handle = browser.find_element("css selector", ".noUi-handle")
+        before = _visible_images(browser, handle)
         assert before, "the explorer widget did not render"
-        handle = browser.find_element(By.CSS_SELECTOR, ".noUi-handle")
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
-        handle.click()
-        handle.send_keys(Keys.ARROW_RIGHT)
+        _move(browser, handle)
         time.sleep(1)
-        assert browser.execute_script(shown) != before, "moving the slider did not change the image"
+        assert _visible_images(browser, handle) != before, "moving the slider did not change the image"
     finally:
         browser.quit()
+
+
+@pytest.mark.slow
+def test_real_browser_claims_tables_fit_1400px_and_every_explorer_changes_state(smoke_run):
+    import time
+
+    browser = _browser()
+    tables = controls = 0
+    try:
+        for page in _pages(smoke_run["html"] / "book"):
+            browser.get(page.as_uri())
+            time.sleep(2 if "chapters" in page.parts else 0.5)
+            name = page.relative_to(smoke_run["html"])
+            over = browser.execute_script(CLAIMS_OVERFLOW)
+            tables += len(over)
+            assert all(o <= 1 for o in over), f"{name}: a claims table overflows sideways by {max(over):.0f} px"
+            assert browser.execute_script("return document.documentElement.scrollWidth") <= 1400, name
+            for i in range(len(browser.find_elements("css selector", ".jupyter-widgets .noUi-handle, "
+                                                                      ".jupyter-widgets select"))):
+                control = browser.find_elements("css selector", ".jupyter-widgets .noUi-handle, "
+                                                                 ".jupyter-widgets select")[i]
+                before = _visible_images(browser, control)
+                assert before, f"{name}: control {i} has no image beside it"
+                _move(browser, control)
+                time.sleep(0.6)
+                assert _visible_images(browser, control) != before, f"{name}: control {i} changes nothing"
+                controls += 1
+    finally:
+        browser.quit()
+    n_claims = sum(len(pd.read_csv(d / "claims.csv")) > 0 for d in smoke_run["results"].iterdir()
+                   if (d / "claims.csv").is_file() and d.name != BROKEN)
+    assert tables >= n_claims + 1, f"{tables} claims tables for {n_claims} chapters with claims (+ the summary)"
+    assert controls >= 1
+
+
+# Absolute paths of the machine that built the book: temporary, staging, home and checkout folders.
+MACHINE_PATH = re.compile(r"(?<![\w+/=.~-])/(?:tmp|var/tmp|root|work|home|Users|mnt|scratch|private)/")
+
+
+def test_no_machine_path_in_any_page(smoke_run):
+    html = smoke_run["html"]
+    here = [str(smoke_run["results"].parent), str(smoke_run["out"]), str(Path.home()), ".staging"]
+    files = [*_pages(html), *html.glob("_sources/**/*.ipynb"), *html.glob("_sources/**/*.md")]
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        found = [m.group(0) for m in MACHINE_PATH.finditer(text)] + [h for h in here if h in text]
+        assert not found, f"{f.relative_to(html)} names machine paths: {found[:3]}"
+
+
+def test_book_weight_budget(smoke_run):
+    """Whole book ≤ 20 MB, no page (with its images) > 3 MB, each executed notebook downloadable
+    once, no source maps."""
+    html = smoke_run["html"]
+    files = [f for f in html.rglob("*") if f.is_file()]
+    total = sum(f.stat().st_size for f in files)
+    assert total <= 20e6, f"the book weighs {total / 1e6:.1f} MB"
+    for page in _pages(html):
+        text = page.read_text(encoding="utf-8")
+        size = page.stat().st_size + sum((page.parent / ref).stat().st_size for ref in
+                                         set(re.findall(r'<img\b[^>]*\bsrc="(?!data:)([^"#?]+)"', text))
+                                         if (page.parent / ref).is_file())
+        assert size <= 3e6, f"{page.relative_to(html)} weighs {size / 1e6:.1f} MB"
+    notebooks = [f.name for f in files if f.suffix == ".ipynb"]
+    for c in [*CHAPTERS, BROKEN]:
+        assert notebooks.count(f"{c}.ipynb") == 1, (c, notebooks)
+    assert not [f for f in files if f.suffix == ".map"]
 
 
 # --------------------------------------------------------------------------- nbval: same inputs, same book

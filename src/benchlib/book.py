@@ -7,10 +7,15 @@ parameters folded away, provenance at the bottom). Nothing is executed here.
 """
 from __future__ import annotations
 
+import base64
+import io
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -18,7 +23,7 @@ import pandas as pd
 
 from . import BenchlibError
 from .chapters import all_specs
-from .paths import default_results_root, project_root
+from .paths import default_data_root, default_results_root, project_root
 from .results import read_run
 from .runner import NOTEBOOK_NAME
 from .summary import last_failure, md_table, status_line, summary_markdown
@@ -26,6 +31,160 @@ from .summary import last_failure, md_table, status_line, summary_markdown
 CHAPTER_TABLE_MARKER = "<!-- chapter table: generated from the chapter specs -->"
 LONG_TABLE_ROWS = 25          # longer table outputs are folded behind a toggle
 WARNINGS_FILE = "build-warnings.txt"
+# Weight: the book is read offline and copied around, so photos travel as JPEG / WebP.
+RECODE_MIN_BYTES = 60_000     # smaller images are left alone
+RECODE_MAX_RATIO = 0.7        # keep the lossy copy only when it saves ≥ 30 % (photos do; line plots don't)
+JPEG_QUALITY, WEBP_QUALITY = 85, 82
+
+# --------------------------------------------------------------------------- no machine paths in pages
+# Absolute paths that say where this book was built (temporary and staging folders, home folders,
+# the checkout): a reader's machine has none of them. Known roots get a name; any other such path
+# keeps its last two parts. The look-behind skips base64 runs (images), which may hold "/tmp/".
+MACHINE_PATH = re.compile(r"(?<![\w+/=.~\]-])(?:/(?:tmp|var/tmp|root|work|home|Users|mnt|scratch|private|var/folders)"
+                          r"(?:/[^\s'\"<>`|,;:()\[\]{}]*)?)")
+ANSI = re.compile(r"(\x1b\[[0-9;]*[A-Za-z])")
+STAGING_PART = re.compile(r"\S*?/\.staging/[^/\s]+")
+
+
+def path_scrubber(results_root=None):
+    """A function text -> text that names this machine's folders instead of printing them."""
+    roots = {}
+    for path, label in ((default_data_root(), "[data]"), (results_root or default_results_root(), "[results]"),
+                        (project_root(), "[project]"), (Path(tempfile.gettempdir()), "[tmp]"),
+                        (Path.home(), "~")):
+        for p in {str(Path(path)), str(Path(path).resolve())}:
+            if len(p) > 1:
+                roots.setdefault(p.rstrip("/"), label)
+    ordered = sorted(roots.items(), key=lambda kv: -len(kv[0]))
+
+    def tail(m):
+        parts = [x for x in m.group(0).split("/") if x]
+        return "…/" + "/".join(parts[-2:]) if len(parts) > 2 else "…"
+
+    def scrub(text: str) -> str:
+        if not text or "/" not in text:
+            return text
+        if "\x1b[" in text:   # a traceback's colours: scrub the text between the escape codes
+            parts = ANSI.split(text)
+            return "".join(p if i % 2 else scrub(p) for i, p in enumerate(parts))
+        text = STAGING_PART.sub("[results]", text)
+        for p, label in ordered:
+            text = re.sub(r"(?<![\w/.~-])" + re.escape(p) + r"(?=/|\b|$)", label, text)
+        return MACHINE_PATH.sub(tail, text)
+
+    return scrub
+
+
+def _scrub_value(v, scrub):
+    if isinstance(v, str):
+        return scrub(v)
+    if isinstance(v, list):
+        return [scrub(x) if isinstance(x, str) else x for x in v]
+    return v
+
+
+def _scrub_tree(obj, scrub):
+    if isinstance(obj, str):
+        return scrub(obj)
+    if isinstance(obj, list):
+        return [_scrub_tree(x, scrub) for x in obj]
+    if isinstance(obj, dict):
+        for k in list(obj):
+            obj[k] = _scrub_tree(obj[k], scrub)
+    return obj
+
+
+def scrub_notebook(nb, scrub) -> None:
+    """Machine paths out of every cell's source and every text output (images untouched), and out
+    of the notebook's metadata (papermill records its input and output paths and parameters)."""
+    for key in [k for k in nb.metadata if k != "widgets"]:
+        nb.metadata[key] = _scrub_tree(nb.metadata[key], scrub)
+    for cell in nb.cells:
+        cell.source = scrub(cell.source)
+        for o in cell.get("outputs", []):
+            if "text" in o:
+                o["text"] = _scrub_value(o["text"], scrub)
+            if "traceback" in o:
+                o["traceback"] = [scrub(t) for t in o["traceback"]]
+            if "evalue" in o:
+                o["evalue"] = scrub(o["evalue"])
+            for mime in list(o.get("data", {})):
+                if mime.startswith("text/") or mime == "image/svg+xml":
+                    o["data"][mime] = _scrub_value(o["data"][mime], scrub)
+    # the widgets' own text (labels, descriptions, options); their image buffers are left alone
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for model in state.values():
+        st = model.get("state", {})
+        for k, v in st.items():
+            if isinstance(v, (str, list)):
+                st[k] = _scrub_value(v, scrub)
+
+
+# --------------------------------------------------------------------------- lighter images
+def _recode(png: bytes, fmt: str) -> bytes | None:
+    """The PNG as JPEG or WebP when that saves enough, else None."""
+    from PIL import Image
+
+    try:
+        im = Image.open(io.BytesIO(png))
+        im.load()
+    except Exception:   # not an image PIL reads: leave it as it is
+        return None
+    if im.mode in ("RGBA", "LA", "P"):
+        im = im.convert("RGBA")
+        flat = Image.new("RGB", im.size, "white")
+        flat.paste(im, mask=im.split()[-1])
+        im = flat
+    elif im.mode != "RGB":
+        im = im.convert("RGB")
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        im.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    else:
+        im.save(buf, "WEBP", quality=WEBP_QUALITY, method=6)
+    out = buf.getvalue()
+    return out if len(out) <= RECODE_MAX_RATIO * len(png) else None
+
+
+def lighten_images(nb) -> tuple[int, int]:
+    """Large PNG outputs become JPEG and the explorers' precomputed PNG frames WebP, where that
+    saves ≥ 30 %. Returns (bytes before, bytes after) of the images touched."""
+    before = after = 0
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            b64 = data.get("image/png")
+            if not b64 or "image/jpeg" in data:
+                continue
+            raw = base64.b64decode("".join(b64) if isinstance(b64, list) else b64)
+            if len(raw) < RECODE_MIN_BYTES:
+                continue
+            new = _recode(raw, "jpeg")
+            if new is None:
+                continue
+            before, after = before + len(raw), after + len(new)
+            del data["image/png"]
+            data["image/jpeg"] = base64.b64encode(new).decode("ascii")
+            meta = o.get("metadata", {})
+            if "image/png" in meta:
+                meta["image/jpeg"] = meta.pop("image/png")
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for model in state.values():
+        if model.get("model_name") != "ImageModel" or model.get("state", {}).get("format") != "png":
+            continue
+        for buf in model.get("buffers", []):
+            if buf.get("path") != ["value"] or buf.get("encoding") != "base64":
+                continue
+            raw = base64.b64decode(buf["data"])
+            if len(raw) < RECODE_MIN_BYTES // 4:
+                continue
+            new = _recode(raw, "webp")
+            if new is None:
+                continue
+            before, after = before + len(raw), after + len(new)
+            buf["data"] = base64.b64encode(new).decode("ascii")
+            model["state"]["format"] = "webp"
+    return before, after
 
 
 def chapter_table(specs) -> str:
@@ -62,8 +221,8 @@ def _rows_in(output) -> int:
     return len(re.findall(r"<tr", "".join(html) if isinstance(html, list) else html))
 
 
-def dress(nb, citation: str, run: dict, failure: dict | None) -> nbformat.NotebookNode:
-    """A chapter page that reads like a paper's companion."""
+def dress(nb, citation: str, run: dict, failure: dict | None, scrub=None) -> nbformat.NotebookNode:
+    """A chapter page that reads like a paper's companion (no machine path in it: `scrub`)."""
     params = run.get("runner_parameters") or run.get("parameters") or {}
     shown = {k: params[k] for k in ("profile", "data_root", "seed", "n_seeds") if k in params}
     head = [f"*Paper:* {citation}" if citation else "",
@@ -88,6 +247,8 @@ def dress(nb, citation: str, run: dict, failure: dict | None) -> nbformat.Notebo
     at = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
     nb.cells.insert(at, nbformat.v4.new_markdown_cell("\n\n".join(h for h in head if h)))
     nb.cells.append(nbformat.v4.new_markdown_cell(prov))
+    scrub_notebook(nb, scrub or path_scrubber())
+    lighten_images(nb)
     return nb
 
 
@@ -115,6 +276,7 @@ def stage(profile: str, results_root=None, staging=None) -> tuple[Path, list[str
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(p, staging / rel)
     specs = all_specs()
+    scrub = path_scrubber(results_root)
     intro = staging / "book" / "intro.md"
     intro.write_text(intro.read_text(encoding="utf-8").replace(CHAPTER_TABLE_MARKER, chapter_table(specs)),
                      encoding="utf-8")
@@ -133,14 +295,58 @@ def stage(profile: str, results_root=None, staging=None) -> tuple[Path, list[str
         target = staging / "book" / "chapters" / f"{cid}.ipynb"
         if executed.is_file():
             nb = dress(nbformat.read(executed, as_version=4), citations.get(cid, ""), run,
-                       last_failure(profile, cid, results_root))
+                       last_failure(profile, cid, results_root), scrub)
         else:
             nb = _placeholder_notebook(cid, titles[cid], profile, run)
         nbformat.write(nb, target)
     (staging / "_toc.yml").write_text(render_toc(ids), encoding="utf-8")
     (staging / "book" / "summary.md").write_text(
-        summary_markdown(profile, ids, titles, results_root, staging / "book"), encoding="utf-8")
+        scrub(summary_markdown(profile, ids, titles, results_root, staging / "book")), encoding="utf-8")
     return staging, ids
+
+
+SOURCE_MAP_REF = re.compile(r"\n?(?://|/\*)# sourceMappingURL=\S+?(?:\s*\*/)?\s*$")
+
+
+def slim(html: Path) -> None:
+    """What a reader never needs, out of the built book: the themes' source maps (and the comments
+    pointing to them), their build-time translations, TrueType copies of WOFF2 fonts, and the widget state inside the downloadable notebooks (`_sources/`: the
+    explorers live on the pages; in Jupyter they are recomputed with a kernel), so each executed
+    notebook is downloadable once, without a second copy of every explorer frame."""
+    for p in html.rglob("*.map"):
+        p.unlink()
+    # the theme's translations are read at build time only; a TrueType font is only the fallback
+    # of a browser without WOFF2 (every current one has it)
+    shutil.rmtree(html / "_static" / "locales", ignore_errors=True)
+    for p in html.rglob("*.ttf"):
+        if p.with_suffix(".woff2").is_file():
+            p.unlink()
+    for p in [*html.rglob("*.js"), *html.rglob("*.css")]:
+        text = p.read_text(encoding="utf-8", errors="surrogateescape")
+        new = SOURCE_MAP_REF.sub("", text)
+        if new != text:
+            p.write_text(new, encoding="utf-8", errors="surrogateescape")
+    for p in (html / "_sources").rglob("*.ipynb"):
+        nb = json.loads(p.read_text(encoding="utf-8"))
+        if nb.get("metadata", {}).pop("widgets", None) is not None:
+            p.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def page_weights(html: Path) -> dict:
+    """{page: bytes} for every HTML page with the images it shows (its own files, not the shared
+    theme), plus "_total" for the whole folder."""
+    html = Path(html)
+    out = {}
+    for page in html.rglob("*.html"):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        size = page.stat().st_size
+        for ref in set(re.findall(r"""<img\b[^>]*\bsrc=["']([^"'#?]+)""", text)):
+            f = (page.parent / ref).resolve()
+            if f.is_file() and "_static" not in f.parts:
+                size += f.stat().st_size
+        out[str(page.relative_to(html))] = size
+    out["_total"] = sum(f.stat().st_size for f in html.rglob("*") if f.is_file())
+    return out
 
 
 # Warnings that mean a broken page rather than a cosmetic issue: these fail the build.
@@ -177,6 +383,7 @@ def build(profile: str = "default", results_root=None, out_dir=None, echo=print)
     if html.exists():
         shutil.rmtree(html)
     shutil.move(str(staging / "_build" / "html"), str(html))
+    slim(html)
     index = html / "index.html"
     if not index.is_file():
         raise BenchlibError(f"jupyter-book finished but {index} is missing")

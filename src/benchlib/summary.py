@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import BY_CONSTRUCTION, VERDICTS, counts
+from .claimsview import checks_html, claims_html, scoreboard_html
 from .results import chapter_dir, load_results, read_run, side_by_side
 
 
@@ -48,20 +49,6 @@ def _fmt(v, digits=3) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.{digits}g}"
 
 
-def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "claim": claims["claim_id"], "verdict": claims["verdict"],
-        "effect": [_fmt(v) for v in claims["effect"]],
-        "95% CI": [("" if pd.isna(r.ci_low) else f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]")
-                   for r in claims.itertuples()],
-        "unit": claims["unit"].fillna(""), "margin": claims["margin"], "seeds": claims["n_seeds"],
-        "on the paper's numbers": claims["on_paper_numbers"],
-        "reason": claims["reason"].fillna("") if "reason" in claims else "",
-        "design": claims["design"].fillna("") if "design" in claims else "",
-        "statement": claims["statement"],
-    })
-
-
 def paper_layout(res: pd.DataFrame, table: str) -> pd.DataFrame:
     """One row per method, one column per (subset, metric): "ours | paper" (compact)."""
     t = res[res["table"].astype(str) == str(table)].copy()
@@ -85,22 +72,46 @@ def _downloads(cid: str, src: Path, dest: Path) -> str:
     return " · ".join(links) or "-"
 
 
-def forest_figure(all_claims: pd.DataFrame, path: Path) -> bool:
+def forest_figure(all_claims: pd.DataFrame, path: Path) -> str:
+    """The forest plot as SVG (written to `path`) and as the inline markup the page shows ("" when no
+    claim was tested): inline, its text is the page's text — searchable, and at 11 px or more at
+    1400 px (tested in a real browser)."""
     if not all_claims.empty:   # the plot shows what was measured; not-tested claims are listed below it
         all_claims = all_claims[all_claims["verdict"] != "not tested"]
     if all_claims.empty:
-        return False
+        return ""
     import matplotlib
 
     matplotlib.use("Agg")
-    from . import plots
-
-    fig = plots.forest_plot(all_claims)
-    fig.savefig(path, dpi=100)
     import matplotlib.pyplot as plt
 
+    from . import plots
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "forest"}):
+        fig = plots.forest_plot(all_claims)
+        fig.savefig(path, format="svg")
     plt.close(fig)
-    return True
+    svg = Path(path).read_text(encoding="utf-8")
+    svg = svg[svg.index("<svg"):]
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="forest plot of every tested claim" '
+                      f'style="width: 100%; max-width: {plots.FOREST_WIDTH_PX}px; height: auto" ', 1)
+    # one line: a blank line would end the raw-HTML block in the markdown page
+    return '<div class="forest-plot">' + " ".join(svg.split()) + "</div>"
+
+
+def intro_markdown(profile: str) -> str:
+    """What the book is and what a verdict means: the summary's first screen, above the scoreboard."""
+    return (
+        "Each chapter re-runs a paper's pipeline on a **synthetic twin**: generated data in the real "
+        "dataset's on-disk format, small enough for a CPU (the same code reads the real dataset when it is "
+        f"given one). This page is the `{profile}` profile's run. A verdict says whether the paper's claim "
+        "holds **on the twin** — not whether the paper's numbers are reproduced. "
+        "**held**: the claim's whole 95 % interval (over seeds and test units) lies beyond the claimed size; "
+        "**contradicted**: the whole interval lies short of it; **inconclusive**: the interval reaches across; "
+        "**not tested**: the run lacks what the claim needs (the reason says what); **by construction**: "
+        "held only because of how the twin was made (counted apart). Checks (identities) are never counted "
+        "as claims. How every number and interval is computed: "
+        "[the appendix](chapters/metrics_appendix).")
 
 
 def reference_section(profile: str, results_root, reference_root=None) -> str:
@@ -135,7 +146,7 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
         if failure:
             status = "FAILED (last good results shown)"
         n = counts(claims)
-        board.append({"chapter": f"[{cid}](chapters/{cid})", "status": status,
+        board.append({"chapter": cid, "status": status,
                       **{v: n[v] for v in (*VERDICTS, BY_CONSTRUCTION)},
                       "checks": f"{int((checks['passed'] == 'yes').sum())}/{len(checks)}" if len(checks) else "-"})
         files.append({"chapter": titles.get(cid, cid),
@@ -144,9 +155,9 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
             every.append(claims.assign(chapter=cid))
         sec = [f"## {titles.get(cid, cid)}", "", f"Status: {status_line(run, failure)}", ""]
         if len(claims):
-            sec += ["### Claims", "", md_table(claims_view(claims)), ""]
+            sec += ["### Claims", "", claims_html(claims), ""]
         if len(checks):
-            sec += ["### Checks (identities, not claims)", "", md_table(checks), ""]
+            sec += ["### Checks (identities, not claims)", "", checks_html(checks), ""]
         for table in sorted(res["table"].astype(str).unique(), key=lambda t: (len(t), t)):
             sec += [f"```{{dropdown}} Table {table}: ours \\| paper",
                     md_table(paper_layout(res, table)), "```", "",
@@ -154,15 +165,19 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
                     md_table(side_by_side(res, table)), "```", ""]
         sections.append("\n".join(sec))
     all_claims = pd.concat(every, ignore_index=True) if every else pd.DataFrame()
-    has_plot = forest_figure(all_claims, page_dir / "forest.png")
-    out = [f"# Results summary ({profile} profile)", "", md_table(pd.DataFrame(board)), ""]
-    if has_plot:
-        out += ["```{image} forest.png", ":alt: forest plot of every claim", ":width: 100%", "```", ""]
-    out += [f"Built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from `results/{profile}/`. A verdict is "
-            "*held* / *contradicted* only when the 95 % CI over seeds and units is clear of the claim's margin; "
-            "the plot shows the claims that were tested (each on its own scale); *not tested* ones are listed "
-            "with their reasons in the chapters' sections below. Twin rows are not reproductions of the "
-            "paper's numbers. Checks (identities) are never counted as claims.", ""]
+    plot = forest_figure(all_claims, page_dir / "forest.svg")
+    out = [f"# Results summary ({profile} profile)", "", intro_markdown(profile), "",
+           scoreboard_html(pd.DataFrame(board), {c: f"chapters/{c}.html" for c in chapter_ids}), ""]
+    if plot:
+        n_out = int((all_claims["verdict"] == "not tested").sum())
+        out += ["## Every tested claim at a glance", "",
+                "Effects point the claim's way (right is for the claim; 0 = no effect). Claims the paper's "
+                "own numbers support share one axis, the effect ÷ the paper's effect (1 = the paper's size, "
+                "◇); the others keep their own unit, each row its own axis. Bars: 95 % intervals; dashed: the "
+                "claimed size; the numbers as measured are on the right. "
+                + (f"{n_out} claim(s) not tested are listed, with their reasons, in the chapters' sections "
+                   "below." if n_out else ""), "", plot, ""]
+    out += [f"Built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from `results/{profile}/`.", ""]
     block = reference_section(profile, root, reference_root)
     if block:
         out += [block, ""]
