@@ -54,3 +54,27 @@ def test_positive_control_holds_and_negative_control_does_not(controls):
     assert jf < 0.2 < 0.8 < jt
     jf, jt = C.jaccards(controls["correlated"])
     assert jf > 0.5
+
+
+def test_the_chapter_modules_import_each_other_without_a_circle():
+    """control and pipeline both build runs: the run types live in `runs`, below both (issue 25)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(control.__file__).parent
+    graph = {}
+    for f in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+        graph[f.stem] = {d for d in deps if (folder / f"{d}.py").exists()}
+    assert "pipeline" not in graph["control"] and "runs" in graph["control"]
+
+    def visit(m, path):
+        assert m not in path, " → ".join([*path, m])
+        for d in graph[m]:
+            visit(d, (*path, m))
+
+    for m in graph:
+        visit(m, ())

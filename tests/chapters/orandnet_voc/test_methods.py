@@ -1,11 +1,11 @@
 """Eq. 1, the CAM → pseudo-mask rule, the 20-class variant, scale-scheduling downsampling, the random
-walk and the pooled bootstrap, each on a case worked out by hand."""
+walk, pooled scores from summed counts and the claims' statistics, each on a case worked out by hand."""
 import numpy as np
 import pytest
 import torch
 
 from benchlib import BenchlibError
-from benchlib.chapters.orandnet_voc import evaluate as E, pipeline, train as T
+from benchlib.chapters.orandnet_voc import data, evaluate as E, pipeline, runs as R, train as T
 from benchlib.metrics.segmentation import confusion_matrix, segmentation_scores
 from benchlib.chapters.orandnet_voc import models as M
 
@@ -104,27 +104,53 @@ def test_affinity_seeds_and_loss_by_hand():
     assert loss.item() == pytest.approx(-np.log(0.5))  # mean of -log(0.5) (bg pair) and -log(1-0.5)
 
 
-def test_pooled_bootstrap_weights_reproduce_the_pooled_matrix():
-    w = E.bootstrap_weights(5, 50, seed=0)
-    assert w.shape == (50, 5) and (w.sum(1) == 5).all()
-    cms = np.random.default_rng(0).integers(0, 9, size=(1, 5, 21, 21))
-    ones = np.ones((1, 5))
-    v = E.boot_metric(cms, ones, 21, "miou")
-    assert v[0] == pytest.approx(segmentation_scores(cms[0].sum(0))["miou"])
-
-
 @pytest.mark.parametrize("n_eval", [20, 21])
 @pytest.mark.parametrize("key", ["miou", "mprecision", "mrecall"])
-def test_every_bootstrap_draw_equals_scoring_its_weighted_pooled_matrix(key, n_eval):
+def test_summed_counts_score_like_the_pooled_matrix_with_or_without_fixed_classes(key, n_eval):
     rng = np.random.default_rng(1)
-    cms = rng.integers(0, 9, size=(2, 6, 21, 21)).astype(float)
-    cms[:, :, 4, :] = cms[:, :, :, 4] = 0  # a class absent from GT and predictions: left out of the mean
-    cms[:, :, 7, :] = 0                    # predicted but never in the GT: IoU 0, recall undefined
-    w = E.bootstrap_weights(6, 7, seed=3)
-    v = E.boot_metric(cms, w, n_eval, key)
-    expect = [np.mean([segmentation_scores(np.tensordot(wb, c, 1)[:n_eval, :n_eval])[key] for c in cms])
-              for wb in w]
-    np.testing.assert_allclose(v, expect, rtol=1e-12)
+    cms = rng.integers(0, 9, size=(6, 21, 21)).astype(float)
+    cms[:, 4, :] = cms[:, :, 4] = 0  # a class absent from GT and predictions: left out of the mean
+    cms[:, 7, :] = 0                 # predicted but never in the GT: IoU 0, recall undefined
+    v = E.count_columns(cms, n_eval).mean(0)
+    expect = segmentation_scores(cms.sum(0)[:n_eval, :n_eval])[key]
+    assert E.scores_from_counts(v, n_eval)[key] == pytest.approx(expect, rel=1e-12)
+    keep = E.present_classes(v, n_eval)
+    assert 4 not in keep[0]["miou"] and 7 in keep[0]["miou"] and 7 not in keep[0]["mrecall"]
+    assert E.score_stat(v, n_eval, key, keep) == pytest.approx(100 * expect, rel=1e-12)
+    # with the classes fixed, nudging a zero count (as the engine's numerical gradient does) moves the
+    # score by a nudge, not by a class entering the mean
+    nudged = v.copy()
+    nudged[n_eval + 4] = nudged[2 * n_eval + 4] = 1e-6
+    assert E.score_stat(nudged, n_eval, key, keep) == pytest.approx(100 * expect, abs=1e-6)
+    assert abs(E.scores_from_counts(nudged, n_eval)[key] - expect) > 1e-3  # the free NaN rule jumps
+
+
+def test_gain_and_correlation_statistics_by_hand():
+    # two methods on one image of 2 pixels per class, one object class: counts [tp | gt | pred]
+    n = 2
+    a = [2, 1, 2, 2, 2, 1]   # bg tp 2 gt 2 pred 2 -> IoU 1; class 1 tp 1 gt 2 pred 1 -> IoU 1/2, prec 1, rec 1/2
+    b = [1, 1, 2, 2, 3, 1]   # bg IoU 1/(2+3-1) = 1/4, prec 1/3; class 1 IoU 1/2, prec 1
+    v = np.array(a + b, float)
+    keep = E.present_classes(v, n, 2)
+    # mIoU: a (1 + 1/2)/2 = 0.75, b (1/4 + 1/2)/2 = 0.375; precision: a 1, b (1/3 + 1)/2 = 2/3
+    assert E.gain_stat(v, n, ["miou"], keep) == pytest.approx(100 * (0.75 - 0.375))
+    assert E.gain_stat(v, n, ["miou", "mprecision"], keep) == pytest.approx(100 * (1 - 2 / 3))
+    assert E.score_stat(v, n, "mprecision", keep) == pytest.approx(100.0)
+    assert E.pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 7])[0, 1])
+    assert np.isnan(E.pearson([1, 1, 1], [1, 2, 3]))
+    # correlation gap: 3 sources whose final mIoU (blocks 3-5) rises with precision and falls with mIoU
+    def block(tp1, pred1):  # class 1: gt 4 pixels; background: 4 gt pixels, all predicted right
+        return [4, tp1, 4, 4, 4 + (4 - tp1), pred1]
+    pm = [block(1, 1), block(2, 4), block(3, 9)]       # precision 1, 1/2, 1/3; recall rises
+    seg = [block(4, 4), block(3, 3), block(2, 2)]      # final mIoU falls
+    v = np.array(sum(pm + seg, []), float)
+    keep = E.present_classes(v, n, 6)
+    s = E.block_scores(v, n, keep)
+    final = [b["miou"] for b in s[3:]]
+    expect = (np.corrcoef(final, [b["mprecision"] for b in s[:3]])[0, 1]
+              - np.corrcoef(final, [b["miou"] for b in s[:3]])[0, 1])
+    assert E.correlation_gap_stat(v, n, 3, keep) == pytest.approx(expect)
+    assert expect > 0
 
 
 def test_cams_have_labelled_classes_only_and_max_one():
@@ -163,7 +189,7 @@ def test_error_overlaps_by_hand():
 
 
 def test_thresholds_are_chosen_on_held_out_images_only():
-    calib, report = pipeline.calibration_split(7)
+    calib, report = R.calibration_split(7)
     np.testing.assert_array_equal(calib, [0, 3, 6])
     np.testing.assert_array_equal(report, [1, 2, 4, 5])
     # a CAM that is right on the calibration images and wrong on the others keeps the threshold
@@ -174,9 +200,9 @@ def test_thresholds_are_chosen_on_held_out_images_only():
             np.array([[[0.3, 0.3, 0.9, 0.9]]], np.float32) for i in range(7)]
     labels = np.zeros((7, 20), np.uint8)
     labels[:, 0] = 1
-    split = pipeline.data.Split([str(i) for i in range(7)], np.zeros((7, 1, 4, 3), np.uint8), masks, labels)
-    s = pipeline.SeedRun(0, cams={pipeline.RESNET: cams})
-    pipeline.score_cams(s, split, pipeline.Config())
-    assert 0.3 <= s.thresholds[pipeline.RESNET] < 0.9
-    assert s.train_cms[pipeline.RESNET].shape[0] == 4
-    assert E.eval_scores(s.train_cms[pipeline.RESNET].sum(0), 21)["miou"] == 0.0  # all wrong on the report part
+    split = data.Split([str(i) for i in range(7)], np.zeros((7, 1, 4, 3), np.uint8), masks, labels)
+    s = R.SeedRun(0, cams={R.RESNET: cams})
+    R.score_cams(s, split, pipeline.Config())
+    assert 0.3 <= s.thresholds[R.RESNET] < 0.9
+    assert s.train_cms[R.RESNET].shape[0] == 4
+    assert E.eval_scores(s.train_cms[R.RESNET].sum(0), 21)["miou"] == 0.0  # all wrong on the report part

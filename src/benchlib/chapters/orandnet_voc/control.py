@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import data, models as M, train as T
-from .pipeline import AND_, NAIVE, OR_, ORAND, RESNET, VIT, Run, SeedRun, score_cams, trivial_floors
+from .runs import AND_, NAIVE, OR_, ORAND, RESNET, VIT, Run, SeedRun, score_cams, trivial_floors
 
 REGIMES = ("complementary", "correlated")
 # In the control the two inputs stand where the trained pipeline has its two backbones.
@@ -71,7 +71,7 @@ def synthetic_pair(mask: np.ndarray, classes, regime: str, rng) -> tuple[np.ndar
 
 def control_run(split: data.Split, regime: str, cfg, log=print) -> Run:
     """The control on `split`'s true masks, one synthetic pair and one trained ORANDNet per seed;
-    thresholds and scores exactly as in the trained pipeline (`pipeline.score_cams`)."""
+    thresholds and scores exactly as in the trained pipeline (`runs.score_cams`)."""
     seeds = []
     for k in range(cfg.n_seeds):
         seed = cfg.seed + k

@@ -1,5 +1,6 @@
 """Evaluation of the ORANDNet chapter: CAM → pseudo-mask, pooled confusion matrices and their
-scores (21-class paper convention or the released code's 20×20), threshold sweeps, bootstrap."""
+scores (21-class paper convention or the released code's 20×20), threshold sweeps, and the named
+statistics the claims engine recomputes them with."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,21 +36,6 @@ def sweep(cams, classes, gts, n_eval_classes: int, thresholds=THRESHOLDS) -> pd.
     return pd.DataFrame(rows)
 
 
-def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """n_boot × n resampling counts (each row: how often each image is drawn)."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
-
-
-def boot_metric(cms: np.ndarray, weights: np.ndarray, n_eval_classes: int, key: str) -> np.ndarray:
-    """`key` of the pooled matrix for every bootstrap draw; cms: seeds × images × 21 × 21, the
-    statistic is the mean over seeds of each seed's pooled score (images resampled jointly).
-    Pooled matrices are scored through their counts, all draws at once (a loop over draws made
-    the chapter's report step take 15 s)."""
-    vals = [scores_from_counts(weights @ count_columns(c, n_eval_classes), n_eval_classes)[key] for c in cms]
-    return np.mean(vals, axis=0)
-
-
 KEYS = {"mIoU": "miou", "precision": "mprecision", "recall": "mrecall"}
 
 
@@ -62,25 +48,84 @@ def count_columns(cms: np.ndarray, n_eval_classes: int) -> np.ndarray:
     return np.concatenate([np.einsum("nii->ni", c), c.sum(2), c.sum(1)], axis=1)
 
 
-def scores_from_counts(v: np.ndarray, n_eval_classes: int) -> dict:
+def scores_from_counts(v: np.ndarray, n_eval_classes: int, keep: dict | None = None) -> dict:
     """mIoU / precision / recall (fractions) from summed `count_columns` (same NaN rule as
     `segmentation_scores`: a class with a zero denominator is left out of the mean). `v` is one
-    3C vector (→ floats) or a stack of them (… × 3C → arrays over the leading axes)."""
+    3C vector (→ floats) or a stack of them (… × 3C → arrays over the leading axes). `keep`
+    ({"miou" | "mprecision" | "mrecall": class indices}, from `present_classes`) fixes the classes
+    averaged instead: then every score is a smooth function of the counts (the claims engine
+    differentiates it; a class whose count is exactly 0 would otherwise enter the mean under the
+    smallest nudge)."""
     n = n_eval_classes
     v = np.asarray(v, np.float64)
     tp, row, col = v[..., :n], v[..., n:2 * n], v[..., 2 * n:3 * n]
     with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where(row + col - tp > 0, tp / (row + col - tp), np.nan)
-        prec = np.where(col > 0, tp / col, np.nan)
-        rec = np.where(row > 0, tp / row, np.nan)
+        ratios = {"miou": np.where(row + col - tp > 0, tp / (row + col - tp), np.nan),
+                  "mprecision": np.where(col > 0, tp / col, np.nan),
+                  "mrecall": np.where(row > 0, tp / row, np.nan)}
 
-    def mean(a):
-        ok = np.isfinite(a)
-        m = np.where(ok, a, 0).sum(-1) / np.maximum(ok.sum(-1), 1)
-        m = np.where(ok.any(-1), m, np.nan)
-        return float(m) if m.ndim == 0 else m
+    def mean(key):
+        a = ratios[key]
+        if keep is not None:
+            idx = np.asarray(keep[key], int)
+            m = a[..., idx].mean(-1) if idx.size else np.full(a.shape[:-1], np.nan)
+        else:
+            ok = np.isfinite(a)
+            m = np.where(ok, a, 0).sum(-1) / np.maximum(ok.sum(-1), 1)
+            m = np.where(ok.any(-1), m, np.nan)
+        return float(m) if np.ndim(m) == 0 else m
 
-    return {"miou": mean(iou), "mprecision": mean(prec), "mrecall": mean(rec)}
+    return {k: mean(k) for k in ratios}
+
+
+def present_classes(v: np.ndarray, n_eval_classes: int, n_blocks: int = 1) -> list[dict]:
+    """Per block of `n_blocks` concatenated `count_columns` sums, the classes each pooled score
+    averages over (non-zero denominator, as `segmentation_scores`), as JSON lists for `keep`."""
+    n, out = n_eval_classes, []
+    v = np.asarray(v, np.float64)
+    for b in range(n_blocks):
+        tp, row, col = (v[3 * n * b + i * n:3 * n * b + (i + 1) * n] for i in range(3))
+        out.append({"miou": np.flatnonzero(row + col - tp > 0).tolist(),
+                    "mprecision": np.flatnonzero(col > 0).tolist(), "mrecall": np.flatnonzero(row > 0).tolist()})
+    return out
+
+
+def block_scores(v: np.ndarray, n_eval_classes: int, keep: list) -> list[dict]:
+    """The pooled scores of each block of concatenated count columns (one block per method)."""
+    k = 3 * n_eval_classes
+    return [scores_from_counts(v[..., i * k:(i + 1) * k], n_eval_classes, kp) for i, kp in enumerate(keep)]
+
+
+# Named statistics for the claims engine (`benchlib.claims.Stat`): module-level, JSON parameters, so a
+# claim's effect can be recomputed from its saved evidence. `v` = column means of per-image count
+# columns, one block per method (`count_columns`), `keep` = `present_classes` of those means.
+def score_stat(v, n_eval, key, keep):
+    """100 × one pooled score (`key`) of the single block."""
+    return 100 * block_scores(v, n_eval, keep)[0][key]
+
+
+def gain_stat(v, n_eval, keys, keep):
+    """100 × the smallest gain of block 0 over every other block, in every score of `keys` (> 0: block 0
+    beats each other block in each of those scores)."""
+    s = block_scores(v, n_eval, keep)
+    return 100 * min(s[0][k] - o[k] for o in s[1:] for k in keys)
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation (NaN when either side is constant)."""
+    x, y = np.asarray(x, float) - np.mean(x), np.asarray(y, float) - np.mean(y)
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else float("nan")
+
+
+def correlation_gap_stat(v, n_eval, n_sources, keep):
+    """corr(final mIoU, pseudo-mask precision) − corr(final mIoU, pseudo-mask mIoU) over the sources:
+    the first `n_sources` blocks are the pseudo-masks' counts, the next `n_sources` the second stages'.
+    Pearson, not Spearman: a rank correlation is flat in the counts, so the engine's delta-method
+    interval of it would have zero width."""
+    s = block_scores(v, n_eval, keep)
+    pm, final = s[:n_sources], [b["miou"] for b in s[n_sources:]]
+    return pearson(final, [b["mprecision"] for b in pm]) - pearson(final, [b["miou"] for b in pm])
 
 
 def spearman(x, y) -> float:

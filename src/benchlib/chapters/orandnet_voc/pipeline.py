@@ -13,27 +13,16 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from benchlib import BenchlibError
 from benchlib.torchutil import TrainingCheckpoint, pick_device, set_threads
 
 from . import data, evaluate as E, models as M, train as T
+from .control import REGIMES, control_run
 
-# Our method names (the paper's Table 1 / Table 2 row names are in report.PAPER_T1).
-RESNET, VIT, NAIVE, OR_, AND_, ORAND, ORAND_RW = (
-    "ResNet-50-style CAM", "ViT CAM", "Naive ensemble", "OR CAM (Eq. 1)", "AND CAM (Eq. 1)",
-    "ORANDNet", "ORANDNet + affinity random walk")
-TABLE1_METHODS = (RESNET, VIT, NAIVE, OR_, AND_, ORAND, ORAND_RW)
-# Pseudo-mask sources that get a second stage (without scale scheduling): ≥ 3 for the precision thesis
-# (the naive ensemble's is left out for the default budget).
-STAGE2_METHODS = (RESNET, VIT, ORAND, ORAND_RW)
-SCHED = " (scale scheduling)"
-STAGE2 = " → SegNet"
-# Trivial pseudo-masks every CAM must beat (the degenerate-model floor): all background, and a
-# "CAM" equal to 1 everywhere for the labelled classes (knows the image labels, not where).
-ALL_BG, LABELS_ONLY = "all background", "labels only (uniform CAM)"
-CALIB_EVERY = 3  # train images 0, 3, 6, … choose the background thresholds; the others are scored
+# Run types, method names and CAM scoring live in `runs` (shared with `control`); TABLE1_METHODS is
+# re-exported for `plan`, which names it through the pipeline.
+from .runs import (AND_, NAIVE, OR_, ORAND, ORAND_RW, RESNET, SCHED, STAGE2, STAGE2_METHODS,
+                   TABLE1_METHODS, VIT, Run, SeedRun, score_cams, trivial_floors)  # noqa: F401
 
 
 @dataclass
@@ -83,66 +72,6 @@ class Config:
             raise BenchlibError(f"n_seeds must be at least 1, got {self.n_seeds}")
 
 
-@dataclass
-class SeedRun:
-    seed: int
-    cams: dict = field(default_factory=dict)  # method → list of k×H×W
-    thresholds: dict = field(default_factory=dict)
-    sweeps: dict = field(default_factory=dict)     # method → scores per threshold (calibration part)
-    train_cms: dict = field(default_factory=dict)  # method → N_report×21×21 (at its threshold)
-    overlap: np.ndarray | None = None  # N_report×4: |F1∩F2|, |F1∪F2|, |T1∩T2|, |T1∪T2| (see evaluate.overlaps)
-    val_cms: dict = field(default_factory=dict)  # stage-2 method → N_val×21×21
-    val_preds: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-
-
-@dataclass
-class Run:
-    config: Config
-    dataset: str
-    train: data.Split
-    val: data.Split
-    seeds: list
-    floor_cms: dict = field(default_factory=dict)  # trivial pseudo-masks (report part) → N×21×21
-    val_floor_cms: np.ndarray | None = None        # all-background val prediction, N_val×21×21
-    control: dict = field(default_factory=dict)    # mechanism control: regime → Run (control.py)
-
-    @property
-    def calib_idx(self) -> np.ndarray:
-        return calibration_split(len(self.train.ids))[0]
-
-    @property
-    def report_idx(self) -> np.ndarray:
-        return calibration_split(len(self.train.ids))[1]
-
-    @property
-    def seed_label(self) -> str:
-        return ",".join(str(s.seed) for s in self.seeds)
-
-    def stacked(self, which: str, method: str) -> np.ndarray:
-        return np.stack([getattr(s, which)[method] for s in self.seeds])
-
-    def stage2_sources(self) -> list:
-        """Pseudo-mask sources with a second stage trained without scale scheduling."""
-        return [n.split(STAGE2)[0] for n in self.seeds[0].val_cms if SCHED not in n]
-
-    def per_seed(self, which: str, method: str, key: str) -> np.ndarray:
-        """Each seed's pooled score (fraction) of `method` ('train_cms' or 'val_cms')."""
-        return np.array([E.eval_scores(getattr(s, which)[method].sum(0), self.config.n_eval_classes)[key]
-                         for s in self.seeds])
-
-    def point(self, which: str, method: str, key: str) -> float:
-        """Mean over seeds of each seed's pooled score."""
-        return float(self.per_seed(which, method, key).mean())
-
-    def floor(self, key: str = "miou", split: str = "train") -> float:
-        """The best trivial pseudo-mask's pooled score on train, or all-background on val."""
-        n = self.config.n_eval_classes
-        if split == "val":
-            return E.eval_scores(self.val_floor_cms.sum(0), n)[key]
-        return max(E.eval_scores(c.sum(0), n)[key] for c in self.floor_cms.values())
-
-
 def run_seed(train: data.Split, val: data.Split, cfg: Config, seed: int, log=print) -> SeedRun:
     r = SeedRun(seed)
     t0 = time.perf_counter()
@@ -173,8 +102,8 @@ def run_seed(train: data.Split, val: data.Split, cfg: Config, seed: int, log=pri
     tick("affinity refinement")
     score_cams(r, train, cfg)
     tick("pseudo-mask evaluation")
-    runs = [(m, ()) for m in STAGE2_METHODS] + [(ORAND_RW, cfg.scale_schedule)]
-    for m, schedule in runs:
+    stage2 = [(m, ()) for m in STAGE2_METHODS] + [(ORAND_RW, cfg.scale_schedule)]
+    for m, schedule in stage2:
         name = m + STAGE2 + (SCHED if schedule else "")
         pm = E.pseudo_masks(r.cams[m], train.classes, r.thresholds[m])
         seg = T.train_segnet(train, pm, cfg, seed, schedule=tuple(tuple(s) for s in schedule))
@@ -182,44 +111,6 @@ def run_seed(train: data.Split, val: data.Split, cfg: Config, seed: int, log=pri
         r.val_cms[name] = E.per_image_cms(r.val_preds[name], val.masks)
     tick("second stage")
     return r
-
-
-def calibration_split(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(calibration, report) image indices of the train split: every CALIB_EVERY-th image chooses
-    the background thresholds, the others are scored (a threshold never sees the images it is
-    judged on)."""
-    idx = np.arange(n)
-    return idx[idx % CALIB_EVERY == 0], idx[idx % CALIB_EVERY != 0]
-
-
-def score_cams(r: SeedRun, train: data.Split, cfg: Config) -> None:
-    """Each method's threshold (swept on the calibration part, or the fixed one) and its per-image
-    confusion matrices on the report part; the two single CAMs' error overlaps."""
-    calib, report = calibration_split(len(train.ids))
-    classes = train.classes
-    pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
-    for m in r.cams:
-        if cfg.bg_threshold == "heldout":
-            r.sweeps[m] = E.sweep(pick(r.cams[m], calib), pick(classes, calib), train.masks[calib], cfg.n_eval_classes)
-            r.thresholds[m] = float(r.sweeps[m].loc[r.sweeps[m]["mIoU"].idxmax(), "threshold"])
-        else:
-            r.thresholds[m] = float(cfg.bg_threshold)
-        pm = E.pseudo_masks(pick(r.cams[m], report), pick(classes, report), r.thresholds[m])
-        r.train_cms[m] = E.per_image_cms(pm, train.masks[report])
-    if RESNET in r.cams and VIT in r.cams:
-        pms = [E.pseudo_masks(pick(r.cams[m], report), pick(classes, report), r.thresholds[m]) for m in (RESNET, VIT)]
-        r.overlap = E.overlaps(*pms, train.masks[report])
-
-
-def trivial_floors(train: data.Split, val: data.Split) -> tuple[dict, np.ndarray]:
-    """Per-image confusion matrices of the trivial pseudo-masks (train) and of an all-background
-    prediction (val): the floors a trained model must beat not to count as degenerate."""
-    report = calibration_split(len(train.ids))[1]
-    masks, classes = train.masks[report], [train.classes[i] for i in report]
-    uniform = [np.ones((len(c), *masks.shape[1:]), np.float32) for c in classes]
-    floors = {ALL_BG: E.per_image_cms(np.zeros_like(masks), masks),
-              LABELS_ONLY: E.per_image_cms(E.pseudo_masks(uniform, classes, 0.5), masks)}
-    return floors, E.per_image_cms(np.zeros_like(val.masks), val.masks)
 
 
 def run(config: Config, log=print) -> Run:
@@ -237,8 +128,6 @@ def run(config: Config, log=print) -> Run:
     floors, val_floor = trivial_floors(train, val)
     out = Run(cfg, ds.name, train, val, seeds, floors, val_floor)
     if cfg.n_control > 0:
-        from .control import REGIMES, control_run
-
         n = min(cfg.n_control, len(train.ids))
         part = data.Split(train.ids[:n], train.images[:n], train.masks[:n], train.labels[:n])
         out.control = {regime: control_run(part, regime, cfg, log) for regime in REGIMES}

@@ -6,17 +6,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from benchlib.claims import evaluate, interval
 from benchlib.metrics.segmentation import confusion_matrix
 from benchlib.widgets import redraw_on_change
 
-from benchlib.claims import evaluate
-
 from . import claims as C, models as M
 from .data import CLASSES, PALETTE, Split
+from .evaluate import KEYS, eval_scores, spearman
+from .runs import AND_, FINAL, NAIVE, OR_, ORAND, ORAND_RW, RESNET, SCHED, STAGE2, TABLE1_METHODS, VIT, Run
 from .train import MIN_SIDE, effective_schedule
-from .evaluate import KEYS, boot_metric, bootstrap_weights, eval_scores, spearman
-from .pipeline import (AND_, NAIVE, OR_, ORAND, ORAND_RW, RESNET, SCHED, STAGE2, TABLE1_METHODS, VIT,
-                       Run)
 
 PAPER_T1 = {RESNET: "ResNet-50", VIT: "ViT", NAIVE: "Naive ensemble", ORAND: "Ours",
             ORAND_RW: "Ours w/IRN"}
@@ -71,17 +69,23 @@ def cam_statistics(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ci(run: Run, which: str, method: str, key: str, weights) -> tuple:
-    v = 100 * boot_metric(run.stacked(which, method), weights, run.config.n_eval_classes, key)
-    return float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))
+def _ci(run: Run, which: str, method: str, key: str) -> tuple:
+    """95 % interval (claims engine, seeds × images crossed) of a pooled score in percent, inside [0, 100]."""
+    return interval(C.score_measurement(run, which, method, key))
+
+
+def _per_seed_rows(res, run: Run, table, which: str, method: str, name: str, key: str, **kw) -> None:
+    """One row per model seed beside the mean row (hidden from the paper layout)."""
+    for s, v in zip(run.seeds, run.per_seed(which, method, key)):
+        res.add(table, method, name, 100 * v, seed=s.seed, **kw)
 
 
 def record(res, run: Run) -> None:
-    """Table 1 and Table 2 rows (ours, with bootstrap CIs over images, beside the paper's)."""
-    cfg, seeds = run.config, run.seed_label
+    """Table 1 and Table 2 rows (ours: mean over seeds with its interval, and one row per seed, beside
+    the paper's)."""
+    cfg = run.config
     n_tr, n_val = len(run.report_idx), len(run.val.ids)
-    w_tr = bootstrap_weights(n_tr, cfg.n_boot, cfg.seed)
-    w_val = bootstrap_weights(n_val, cfg.n_boot, cfg.seed + 1)
+    over = f"mean over model seeds {run.seed_label}"
     primary = f"{cfg.n_eval_classes}-class evaluation"
     other = 41 - cfg.n_eval_classes
     how = (f"chosen on {len(run.calib_idx)} held-out train images, scored on the other {n_tr}"
@@ -93,42 +97,47 @@ def record(res, run: Run) -> None:
             note += "; paper row is ORANDNet + IRN, ours a simpler affinity random walk"
         for name, key in KEYS.items():
             res.add("1", m, name, 100 * run.point("train_cms", m, key), dataset=run.dataset,
-                    subset="", ci=_ci(run, "train_cms", m, key, w_tr), n=n_tr, seed=seeds, note=note)
+                    subset="", ci=_ci(run, "train_cms", m, key), n=n_tr, note=f"{note}; {over}")
+            _per_seed_rows(res, run, "1", "train_cms", m, name, key, dataset=run.dataset, n=n_tr, note=note)
     alt = table1_frame(run, other)
     for r in alt.itertuples():
         for name in KEYS:
             res.add("1", r.method, name, getattr(r, name), dataset=run.dataset,
                     subset=f"{other}-class variant" + (" (released code)" if other == 20 else ""),
-                    n=n_tr, seed=seeds, note=f"same pseudo-masks, {other}×{other} confusion matrix")
+                    n=n_tr, note=f"same pseudo-masks, {other}×{other} confusion matrix; {over}")
     # the paper's printed increments of Ours over the naive ensemble
     for name, key in KEYS.items():
         d = 100 * (run.point("train_cms", ORAND, key) - run.point("train_cms", NAIVE, key))
-        diff = 100 * (boot_metric(run.stacked("train_cms", ORAND), w_tr, cfg.n_eval_classes, key)
-                      - boot_metric(run.stacked("train_cms", NAIVE), w_tr, cfg.n_eval_classes, key))
-        res.add("1", "ORANDNet vs Naive ensemble", f"{name}_delta", d, dataset=run.dataset,
-                ci=(float(np.quantile(diff, 0.025)), float(np.quantile(diff, 0.975))), n=n_tr, seed=seeds)
+        ci = interval(C.pooled(run, "train_cms", (ORAND, NAIVE), (key,), ""))
+        res.add("1", "ORANDNet vs Naive ensemble", f"{name}_delta", d, dataset=run.dataset, ci=ci, n=n_tr,
+                note=over)
     res.compare_with_paper("1", method_map={**PAPER_T1, "ORANDNet vs Naive ensemble": "Ours vs Naive ensemble"})
     res.add_paper_rows("1", ["AMN", "MCTformer", "Ours*", "Ours* w/IRN", "Ours* vs AMN", "Ours* vs MCTformer"],
                        reason="not run: needs the trained AMN and MCTformer models (their papers' "
                               "weights and training recipes); no MCTformer-style class-token CAM is built here")
     # Table 2: second stage on the twin's val split
-    final = ORAND_RW + STAGE2 + SCHED
     for name in run.seeds[0].val_cms:
         sched = (f"; scale schedule (factor, until epoch) {list(effective_schedule(cfg.scale_schedule, cfg.image_size))}"
                  f" (requested {cfg.scale_schedule}; no side below {MIN_SIDE} px)" if SCHED in name else "")
+        note = f"{primary}; SegNet (small DeepLab-v1-style) trained on the train-split pseudo-masks{sched}"
         res.add("2", name, "mIoU", 100 * run.point("val_cms", name, "miou"), dataset=run.dataset,
-                subset="val", ci=_ci(run, "val_cms", name, "miou", w_val), n=n_val, seed=seeds,
-                note=f"{primary}; SegNet (small DeepLab-v1-style) trained on the train-split pseudo-masks{sched}")
-    res.not_run("2", final, "mIoU", "VOC test labels are withheld (evaluation server); the twin has no "
+                subset="val", ci=_ci(run, "val_cms", name, "miou"), n=n_val, note=f"{note}; {over}")
+        _per_seed_rows(res, run, "2", "val_cms", name, "mIoU", "miou", dataset=run.dataset, subset="val",
+                       n=n_val, note=note)
+    res.not_run("2", FINAL, "mIoU", "VOC test labels are withheld (evaluation server); the twin has no "
                 "test split", subset="test")
-    res.compare_with_paper("2", method_map={final: "Ours"})
+    res.compare_with_paper("2", method_map={FINAL: "Ours"})
     best_single = max((RESNET, VIT), key=lambda m: run.point("val_cms", m + STAGE2, "miou")) \
         if all(m in run.stage2_sources() for m in (RESNET, VIT)) else None
     if best_single:
-        d = 100 * (run.point("val_cms", final, "miou") - run.point("val_cms", best_single + STAGE2, "miou"))
+        d = 100 * (run.point("val_cms", FINAL, "miou") - run.point("val_cms", best_single + STAGE2, "miou"))
         res.add("2", f"ORANDNet vs best single model ({best_single})", "mIoU_delta", d, dataset=run.dataset,
-                subset="val", n=n_val, seed=seeds,
-                note="paper's closest row: 'Relative to IRN' (Ours vs a ResNet-50 + IRN pipeline)")
+                subset="val", n=n_val,
+                note=f"paper's closest row: 'Relative to IRN' (Ours vs a ResNet-50 + IRN pipeline); {over}")
+    if NAIVE in run.stage2_sources():
+        d = 100 * (run.point("val_cms", FINAL, "miou") - run.point("val_cms", NAIVE + STAGE2, "miou"))
+        res.add("2", "ORANDNet vs Naive ensemble", "mIoU_delta", d, dataset=run.dataset, subset="val", n=n_val,
+                note=f"no paper row (the paper's Table 2 has no naive ensemble); {over}")
     res.add_paper_rows("2", ["EDAM", "EPS", "SANCE", "OC-CSE", "CDA", "PPC", "URN", "ADELE", "BECO", "IRN",
                              "Ours vs IRN"], reason="paper row (other WSSS methods, not re-run)")
     res.add_paper_rows("2", ["AMN", "MCTformer", "Ours*", "Ours* vs AMN", "Ours* vs MCTformer"],
@@ -136,10 +145,15 @@ def record(res, run: Run) -> None:
     record_premise(res, run)
     for regime, ctl in run.control.items():
         for m in ctl.seeds[0].cams:
+            shown = m.replace(RESNET, "CAM 1").replace(VIT, "CAM 2")
             for name, key in KEYS.items():
-                res.add("control", m.replace(RESNET, "CAM 1").replace(VIT, "CAM 2"), name,
-                        100 * ctl.point("train_cms", m, key), dataset=ctl.dataset, subset=regime,
-                        n=len(ctl.report_idx), seed=ctl.seed_label, note="mechanism control (synthetic CAM pairs)")
+                res.add("control", shown, name, 100 * ctl.point("train_cms", m, key), dataset=ctl.dataset,
+                        subset=regime, n=len(ctl.report_idx),
+                        note=f"mechanism control (synthetic CAM pairs); mean over model seeds {ctl.seed_label}")
+                if m == ORAND:  # the control's one trained network
+                    for s, v in zip(ctl.seeds, ctl.per_seed("train_cms", m, key)):
+                        res.add("control", shown, name, 100 * v, dataset=ctl.dataset, subset=regime,
+                                n=len(ctl.report_idx), seed=s.seed, note="mechanism control (synthetic CAM pairs)")
 
 
 def premise(run: Run) -> pd.DataFrame:
@@ -168,8 +182,8 @@ def record_premise(res, run: Run) -> None:
     rows.append(("AND CAM (Eq. 1)", "precision − best single", 100 * (prec[AND_] - max(prec[RESNET], prec[VIT])),
                  "premise: above 0 (scores pooled over seeds, as the claims engine computes them)"))
     for method, metric, value, note in rows:
-        res.add("premise", method, metric, value, dataset=run.dataset, n=len(run.report_idx), seed=run.seed_label,
-                note=note)
+        res.add("premise", method, metric, value, dataset=run.dataset, n=len(run.report_idx),
+                note=f"{note}; model seeds {run.seed_label}".lstrip("; "))
 
 
 def control_table(run: Run) -> pd.DataFrame:
@@ -353,9 +367,10 @@ def explorer(run: Run, n_images: int = 40):
 
 def wide_table(frame: pd.DataFrame, table: str, subset: str = "", metrics=("mIoU", "precision", "recall")) -> pd.DataFrame:
     """Compact display of one table's rows: one line per method (in the order recorded: ours first,
-    then the paper-only rows), ours / paper / Δ per metric, blanks where there is no number."""
+    then the paper-only rows; mean rows only, not the per-seed ones), ours / paper / Δ per metric,
+    blanks where there is no number."""
     f = frame[(frame["table"].astype(str) == str(table)) & (frame["subset"].fillna("") == subset)
-              & frame["metric"].isin(metrics)]
+              & frame["metric"].isin(metrics) & (frame["seed"].isna() | (frame["seed"].astype(str) == ""))]
     order = list(dict.fromkeys(f["method"]))
     cols = {}
     for metric in [m for m in metrics if m in set(f["metric"])]:
@@ -370,3 +385,32 @@ def wide_table(frame: pd.DataFrame, table: str, subset: str = "", metrics=("mIoU
 def tables(res) -> dict:
     """Table 1 (pseudo-masks) and Table 2 (val column) in the paper's layout: ours / paper / Δ."""
     return {"Table 1": wide_table(res.frame, "1"), "Table 2 (val)": wide_table(res.frame, "2", "val", ("mIoU",))}
+
+
+def not_claimed() -> list[dict]:
+    """The paper's statements this chapter does not test, where they come from, and why."""
+    rows = [
+        ("The naive ensemble raises recall and lowers precision.", "Table 1",
+         "an earlier version of this chapter claimed it; the paper's own Table 1 contradicts it (naive recall "
+         "72.2 < ViT 72.4)"),
+        ("'Ensemble approaches improve pseudo mask quality' (said of the naive ensemble too).",
+         "§Comparison with a naïve ensemble",
+         "contradicted by Table 1 for the naive ensemble (mIoU 49.0 < ViT 53.4, precision 61.5 below both); "
+         "for ORANDNet it is the claim orandnet_beats_singles"),
+        ("ORANDNet keeps recall within some tolerance of the better single CAM.", "§Method: 'while retaining "
+         "sufficient recall'; Table 1: Ours 70.9 vs ViT 72.4",
+         "the paper names no tolerance (an earlier version of this chapter used 5 points, from nowhere); the claim "
+         "orandnet_keeps_recall compares ORANDNet with the AND CAM, whose low recall the paper names as the problem"),
+        ("+6.8 / +7.3 mIoU over IRN (Table 2, val / test).", "§Quantitative results; Table 2 'Relative to IRN'",
+         "IRN (ResNet-50) is not built here and the second stage is a small DeepLab-v1-style network, not DeepLab-v1 "
+         "/ ResNet-38; the gain over our single-best model is the claim orandnet_final_beats_single_best"),
+        ("ORANDNet 'can yield comparable performance to state-of-the-art WSSS methods'.", "§Quantitative results; Table 2",
+         "the other methods are not re-run, and twin numbers are not comparable with VOC numbers"),
+        ("Ours* (AMN + MCTformer) improves the final segmentation: +1.5 / +0.3 val, +2.3 / +1.3 test.", "Table 2",
+         "AMN and MCTformer are not built here (their Table 1 counterpart is the claim ours_star_addon, not tested)"),
+        ("ORANDNet can be combined with second-stage methods such as BECO and further improve them.",
+         "§Quantitative results", "a prospect, not a result of the paper; BECO is not built here"),
+        ("Table 2 test column.", "Table 2", "VOC test labels are withheld (evaluation server); the twin has no test split"),
+    ]
+    return [{"statement": s, "source": src, "reason": why} for s, src, why in rows]
+
