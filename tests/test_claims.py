@@ -301,3 +301,20 @@ def test_power_table_says_what_the_design_could_decide():
     assert pt.loc["noisy", "can decide the paper's effect"] == "no"
     assert int(pt.loc["noisy", "seeds for 80 % power"]) > 3
     assert pt.loc["noisy", "design"] == "3 seeds × 30 units, crossed"
+
+
+def _rank_gap(v):
+    return float(np.sign(v[0] - v[1]))
+
+
+def test_a_flat_statistic_of_varying_data_gets_no_interval():
+    """A rank-like statistic has a zero gradient: the delta method would give a zero-width interval
+    and a false 'held'; the engine gives no interval (inconclusive) instead."""
+    m = Measurement([np.array([[1.0, 0.0], [2.0, 0.5], [3.0, 0.2]])] * 3, Stat(_rank_gap))
+    lo, hi = interval(m)
+    assert math.isnan(lo) and math.isnan(hi)
+    row = evaluate_claim(_claim(effect=lambda run: m, margin=0.0, margin_source=""), _Run([], []))
+    assert row["verdict"] == "inconclusive" and "no interval" in row["reason"]
+    # the same statistic of constant data is exactly known: a zero-width interval is right there
+    const = Measurement([np.array([[1.0, 0.0]] * 3)] * 3, Stat(_rank_gap))
+    assert interval(const) == (1.0, 1.0)

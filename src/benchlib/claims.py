@@ -345,6 +345,10 @@ def analyse(m: Measurement, level: float = 0.95) -> Analysis:
     plain = lin(m.stat)
     if plain is None or not plain[0]:
         return nan
+    if all(v == 0 for v, _ in plain[0]) and any(a.std(axis=0).max() > 0 for a in m.per_seed):
+        # a flat statistic of varying data (ranks, thresholds): its linearisation says nothing about
+        # its spread, so no interval rather than a falsely exact one
+        return nan
     terms, sd_s, sd_u, sd_r = plain
     se = math.sqrt(sum(v for v, _ in terms))
     h = _half_width(terms, level)
@@ -521,7 +525,8 @@ def judge(claim: Claim, m: Measurement, paper: PaperTables | None = None, precon
                   f"({_claimed(claim)})")
     else:
         if not math.isfinite(half):
-            reason = "inconclusive: no interval could be computed (fewer than two values)"
+            reason = ("inconclusive: no interval could be computed (fewer than two values, or a statistic that is "
+                      "flat in the data, such as a rank)")
         else:
             reason = f"inconclusive: the interval ±{_g(q_half)} reaches across {_claimed(claim).split(' ', 1)[1]}; {comp}"
             if math.isfinite(p_e) and p_e > claim.margin:

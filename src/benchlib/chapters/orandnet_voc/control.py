@@ -89,5 +89,8 @@ def control_run(split: data.Split, regime: str, cfg, log=print) -> Run:
         seeds.append(r)
     log(f"  mechanism control ({regime}): {len(split.ids)} images × {cfg.n_seeds} seeds")
     floors, _ = trivial_floors(split, split)
-    return Run(cfg, f"synthetic CAM pairs ({regime} errors) on the true masks of {len(split.ids)} train images",
+    # the pairs are drawn per seed: the rows name them, so a rerun on other seeds is not read as equal data
+    names = ", ".join(str(s.seed) for s in seeds)
+    return Run(cfg, f"synthetic CAM pairs ({regime} errors) on the true masks of {len(split.ids)} train images, "
+                    f"seed{'s' if len(seeds) > 1 else ''} {names}",
                split, split, seeds, floors)
