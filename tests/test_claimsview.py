@@ -209,3 +209,18 @@ def test_page_weights_count_a_page_with_its_own_images_not_the_theme(tmp_path):
     (tmp_path / "p.html").write_text(page)
     w = book.page_weights(tmp_path)
     assert w["p.html"] == len(page) + 1000 and w["_total"] == len(page) + 1500
+
+
+def test_dress_keeps_long_tables_open_and_folds_long_logs():
+    nb = nbformat.v4.new_notebook()
+    table = nbformat.v4.new_code_cell("paper_tables['II']")
+    table.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<table>" + "<tr><td>1</td></tr>" * 40
+                                                                               + "</table>"})]
+    log = nbformat.v4.new_code_cell("run = pipeline.run(config)")
+    log.outputs = [nbformat.v4.new_output("stream", text="".join(f"epoch {i}\n" for i in range(book.LONG_LOG_LINES + 1)))]
+    short = nbformat.v4.new_code_cell("print(1)")
+    short.outputs = [nbformat.v4.new_output("stream", text="1\n" * book.LONG_LOG_LINES)]
+    nb.cells = [nbformat.v4.new_markdown_cell("# T"), table, log, short]
+    out = book.dress(nb, "", {}, None, book.path_scrubber())
+    tags = {c.source: c.metadata.get("tags", []) for c in out.cells if c.cell_type == "code"}
+    assert tags == {"paper_tables['II']": [], "run = pipeline.run(config)": ["hide-output"], "print(1)": []}

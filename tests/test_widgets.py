@@ -57,3 +57,20 @@ def test_redraw_on_change_is_live_in_a_kernel_and_static_in_a_batch_run(monkeypa
     static = redraw_on_change({"t": widgets.IntSlider(value=1, min=0, max=2)}, _draw)
     assert isinstance(static.children[1], widgets.Stack)
     assert isinstance(live_explorer({"t": widgets.IntSlider()}, _draw), widgets.VBox)
+
+
+def test_static_explorer_says_what_it_precomputed_and_can_hold_more_positions():
+    controls = {"image": widgets.IntSlider(value=0, min=0, max=39, description="image"),
+                "t": widgets.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="threshold")}
+    g = grid(controls, max_states=96, max_positions={"image": 12, "t": 8})
+    assert g["image"] == [0, 4, 7, 11, 14, 18, 21, 25, 28, 32, 35, 39]     # evenly spaced, ends kept
+    assert len(g["t"]) == 8 and 0.5 in g["t"] and g["t"][0] == 0.0 and g["t"][-1] == 0.95
+    g = grid(controls, max_states=96, max_positions=12)  # 12 × 12 > 96: the sliders are thinned in turn
+    assert (len(g["image"]), len(g["t"])) in ((9, 10), (10, 9))
+    box = static_explorer(controls, _draw, max_states=96, max_positions={"image": 12, "t": 8}, note="(seed 0)")
+    note = box.children[2].value
+    assert note == ("<small>Precomputed on this page: 96 states (image: 12 of 40 × threshold: 8 of 20); "
+                    "in Jupyter every value is drawn live. (seed 0)</small>")
+    assert len(box.children[1].children) == 12 and len(box.children[1].children[0].children) == 8
+    every = static_explorer({"m": widgets.Dropdown(options=["a", "b"])}, _draw)
+    assert every.children[2].value == "<small>Precomputed on this page: 2 states (m: 2).</small>"

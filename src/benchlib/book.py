@@ -29,12 +29,12 @@ from .runner import NOTEBOOK_NAME
 from .summary import last_failure, md_table, status_line, summary_markdown
 
 CHAPTER_TABLE_MARKER = "<!-- chapter table: generated from the chapter specs -->"
-LONG_TABLE_ROWS = 25          # longer table outputs are folded behind a toggle
+LONG_LOG_LINES = 12           # a cell that only prints more lines than this (a log) is folded
 WARNINGS_FILE = "build-warnings.txt"
 # Weight: the book is read offline and copied around, so photos travel as JPEG / WebP.
 RECODE_MIN_BYTES = 60_000     # smaller images are left alone
 RECODE_MAX_RATIO = 0.7        # keep the lossy copy only when it saves ≥ 30 % (photos do; line plots don't)
-JPEG_QUALITY, WEBP_QUALITY = 85, 82
+JPEG_QUALITY, WEBP_QUALITY = 85, 72   # WebP 72: an explorer frame ≈ 8 KB, its text still crisp
 
 # --------------------------------------------------------------------------- no machine paths in pages
 # Absolute paths that say where this book was built (temporary and staging folders, home folders,
@@ -216,9 +216,11 @@ def _tag(cell, *tags) -> None:
     cell.metadata["tags"] = sorted(set(cell.metadata.get("tags", [])) | set(tags))
 
 
-def _rows_in(output) -> int:
-    html = output.get("data", {}).get("text/html", "")
-    return len(re.findall(r"<tr", "".join(html) if isinstance(html, list) else html))
+def _is_long_log(cell) -> bool:
+    """Only printed text, and much of it: a training log (tables and figures stay open)."""
+    outs = cell.get("outputs", [])
+    text = "".join("".join(o.get("text", "")) for o in outs if o.get("output_type") == "stream")
+    return bool(outs) and all(o.get("output_type") == "stream" for o in outs) and text.count("\n") > LONG_LOG_LINES
 
 
 def dress(nb, citation: str, run: dict, failure: dict | None, scrub=None) -> nbformat.NotebookNode:
@@ -235,8 +237,8 @@ def dress(nb, citation: str, run: dict, failure: dict | None, scrub=None) -> nbf
             _tag(cell, "remove-cell")        # replaced by the one-line "Run with" note
         elif "parameters" in tags:
             _tag(cell, "hide-cell")
-        elif cell.cell_type == "code" and any(_rows_in(o) > LONG_TABLE_ROWS for o in cell.get("outputs", [])):
-            _tag(cell, "hide-output")
+        elif cell.cell_type == "code" and _is_long_log(cell):
+            _tag(cell, "hide-output")   # the paper-beside-ours tables stay open, however long
     versions = ", ".join(f"{k} {v}" for k, v in sorted((run.get("versions") or {}).items()))
     dur = run.get("runner_duration_s", run.get("duration_s"))
     prov = ("## Provenance\n\n" + md_table(pd.DataFrame([

@@ -22,7 +22,7 @@ from .claims import PAPER_VERDICTS, VERDICTS
 
 # Badge colours: the forest plot uses the same ones (plots.VERDICT_COLOURS).
 COLOURS = {"held": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700", "not tested": "#6e7781"}
-BY_CONSTRUCTION_COLOUR = "#0969da"
+BY_CONSTRUCTION_COLOUR = "#8250df"
 TABLE_CLASS = "blc-claims"
 
 STYLE = f"""<style>
@@ -218,8 +218,8 @@ def scoreboard_html(board: pd.DataFrame, links: dict | None = None) -> str:
     the page's relative URL."""
     links = links or {}
     cols = list(board.columns)
-    widths = {"chapter": "20%", "status": "13%", "checks": "8%"}
-    rest = (100 - 20 - 13 - (8 if "checks" in cols else 0)) / max(1, len([c for c in cols if c not in widths]))
+    widths = {"chapter": "19%", "status": "13%", "checks": "9%"}
+    rest = (100 - 19 - 13 - (9 if "checks" in cols else 0)) / max(1, len([c for c in cols if c not in widths]))
     colgroup = "".join(f'<col style="width:{widths.get(c, f"{rest:.1f}%")}">' for c in cols)
     heads = []
     for c in cols:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .claims import BY_CONSTRUCTION, VERDICTS, counts
 from .claimsview import checks_html, claims_html, scoreboard_html
-from .results import chapter_dir, load_results, read_run, side_by_side
+from .results import chapter_dir, load_results, read_run
 
 
 def md_table(df: pd.DataFrame) -> str:
@@ -159,10 +159,9 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
         if len(checks):
             sec += ["### Checks (identities, not claims)", "", checks_html(checks), ""]
         for table in sorted(res["table"].astype(str).unique(), key=lambda t: (len(t), t)):
+            # every row, tidy, is in the chapter's page and its results.csv (Downloads): not repeated here
             sec += [f"```{{dropdown}} Table {table}: ours \\| paper",
-                    md_table(paper_layout(res, table)), "```", "",
-                    f"```{{dropdown}} Table {table}: every row (tidy, with data, CI and notes)",
-                    md_table(side_by_side(res, table)), "```", ""]
+                    md_table(paper_layout(res, table)), "```", ""]
         sections.append("\n".join(sec))
     all_claims = pd.concat(every, ignore_index=True) if every else pd.DataFrame()
     plot = forest_figure(all_claims, page_dir / "forest.svg")

@@ -10,6 +10,7 @@ under papermill, Output capture with clear_output occasionally left the executio
 """
 from __future__ import annotations
 
+import html
 import io
 import math
 import os
@@ -61,10 +62,19 @@ def _pick(values: list, k: int, keep) -> list:
     return [values[i] for i in sorted(idx)]
 
 
-def grid(controls: dict, max_states: int = MAX_STATES) -> dict:
-    """name -> the values precomputed for that control; sliders are thinned first."""
+def static_mode() -> bool:
+    """True in a batch run for the static book (no kernel behind the page)."""
+    return bool(os.environ.get(STATIC_ENV))
+
+
+def grid(controls: dict, max_states: int = MAX_STATES, max_positions: int | dict = MAX_SLIDER_POSITIONS) -> dict:
+    """name -> the values precomputed for that control; sliders are thinned first (to at most
+    `max_positions` each — a number, or one per control name — then the slider with the most
+    positions, one at a time, until the product fits `max_states`)."""
     full = {n: _candidates(c) for n, c in controls.items()}
-    counts = {n: min(len(v), MAX_SLIDER_POSITIONS) if isinstance(controls[n], (widgets.IntSlider, widgets.FloatSlider))
+    cap = max_positions if isinstance(max_positions, dict) else {}
+    default = MAX_SLIDER_POSITIONS if isinstance(max_positions, dict) else max_positions
+    counts = {n: min(len(v), cap.get(n, default)) if isinstance(controls[n], (widgets.IntSlider, widgets.FloatSlider))
               else len(v) for n, v in full.items()}
     while math.prod(counts.values()) > max_states:
         sliders = [n for n in counts if isinstance(controls[n], (widgets.IntSlider, widgets.FloatSlider))
@@ -81,26 +91,44 @@ def _static_control(name: str, control, values: list):
     """A control whose `index` selects among the precomputed values (linkable in the browser)."""
     if isinstance(control, (widgets.IntSlider, widgets.FloatSlider)):
         fmt = (lambda v: str(v)) if isinstance(control, widgets.IntSlider) else (lambda v: f"{v:g}")
+        # wide enough that every precomputed position can be picked with the mouse
         return widgets.SelectionSlider(options=[(fmt(v), v) for v in values], value=control.value
                                        if control.value in values else values[0],
-                                       description=control.description or name, continuous_update=True)
+                                       description=control.description or name, continuous_update=True,
+                                       layout=widgets.Layout(width=f"{min(520, 200 + 14 * len(values))}px"))
     labels = dict((v, lab) for lab, v in _labelled(control))
     return widgets.Dropdown(options=[(labels[v], v) for v in values],
                             value=control.value if control.value in values else values[0],
                             description=control.description or name)
 
 
-def static_explorer(controls: dict, draw, max_states: int = MAX_STATES) -> widgets.VBox:
+def precomputed_note(controls: dict, values: dict) -> str:
+    """What the static page holds, said plainly: "image: 12 of 40 · threshold: 8 of 96 ..."."""
+    parts, thinned = [], False
+    for name, c in controls.items():
+        n_all = len(_candidates(c))
+        thinned |= len(values[name]) < n_all
+        parts.append(f"{c.description or name}: {len(values[name])}" + (f" of {n_all}" if len(values[name]) < n_all else ""))
+    states = math.prod(len(v) for v in values.values())
+    return (f"Precomputed on this page: {states} states ({' × '.join(parts)})"
+            + ("; in Jupyter every value is drawn live." if thinned else "."))
+
+
+def static_explorer(controls: dict, draw, max_states: int = MAX_STATES, max_positions: int | dict = MAX_SLIDER_POSITIONS,
+                    note: str | None = None) -> widgets.VBox:
     """Precompute `draw(**values)` over a grid of control values; nested Stack widgets, one level
-    per control, each linked client-side to its control's index."""
-    values = grid(controls, max_states)
+    per control, each linked client-side to its control's index. A line under the figure says what
+    was precomputed (`note` adds to it)."""
+    values = grid(controls, max_states, max_positions)
     names = list(controls)
     shown = {n: _static_control(n, controls[n], values[n]) for n in names}
     links = []
 
     def build(level: int, fixed: dict):
         if level == len(names):
-            return widgets.Image(value=figure_png(draw(**fixed)), format="png")
+            # never wider than the page's column (a wide figure scales down instead of scrolling)
+            return widgets.Image(value=figure_png(draw(**fixed)), format="png",
+                                 layout=widgets.Layout(max_width="100%", height="auto"))
         name = names[level]
         stack = widgets.Stack([build(level + 1, {**fixed, name: v}) for v in values[name]],
                               selected_index=shown[name].index)
@@ -108,7 +136,9 @@ def static_explorer(controls: dict, draw, max_states: int = MAX_STATES) -> widge
         return stack
 
     body = build(0, {})
-    box = widgets.VBox([widgets.HBox(list(shown.values())), body])
+    said = precomputed_note(controls, values) + (f" {note}" if note else "")
+    box = widgets.VBox([widgets.HBox(list(shown.values()), layout=widgets.Layout(flex_flow="row wrap")), body,
+                        widgets.HTML(f"<small>{html.escape(said)}</small>")])
     box._links = links  # keep the links alive with the panel
     return box
 
@@ -126,10 +156,13 @@ def live_explorer(controls: dict, draw) -> widgets.VBox:
     return widgets.VBox([widgets.HBox(list(controls.values())), image])
 
 
-def redraw_on_change(controls: dict, draw) -> widgets.VBox:
-    """The chapters' explorer: live in a kernel, precomputed for the static book in batch runs."""
-    if os.environ.get(STATIC_ENV):
-        return static_explorer(controls, draw)
+def redraw_on_change(controls: dict, draw, max_states: int = MAX_STATES, max_positions: int | dict = MAX_SLIDER_POSITIONS,
+                     note: str | None = None) -> widgets.VBox:
+    """The chapters' explorer: live in a kernel, precomputed for the static book in batch runs
+    (`max_states` figures at most, sliders thinned to `max_positions`; each figure weighs on the
+    page: keep them small)."""
+    if static_mode():
+        return static_explorer(controls, draw, max_states, max_positions, note)
     return live_explorer(controls, draw)
 
 
@@ -142,4 +175,5 @@ def threshold_explorer(curves: dict, pred, gt, threshold: int = 128) -> widgets.
                             lambda threshold: plots.pr_threshold_figure(curves, pred, gt, threshold))
 
 
-__all__ = ["figure_png", "grid", "live_explorer", "redraw_on_change", "static_explorer", "threshold_explorer"]
+__all__ = ["figure_png", "grid", "live_explorer", "precomputed_note", "redraw_on_change", "static_explorer",
+           "static_mode", "threshold_explorer"]

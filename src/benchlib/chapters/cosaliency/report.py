@@ -412,12 +412,14 @@ def explorer(run: Run):
     from benchlib.widgets import redraw_on_change
 
     ds = widgets.Dropdown(options=[(s.dataset, k) for k, s in run.splits.items()], description="dataset")
-    img = widgets.IntSlider(value=0, min=0, max=max(len(s.test) for s in run.splits.values()) - 1,
+    # one slider for both datasets: it spans the images both test splits have (the SDCS twin's)
+    img = widgets.IntSlider(value=0, min=0, max=min(len(s.test) for s in run.splits.values()) - 1,
                             description="image", continuous_update=False)
     thr = widgets.IntSlider(value=128, min=0, max=255, description="threshold", continuous_update=False)
 
     def draw(key, index, threshold):
-        # the image slider spans the larger test split; the smaller one shows its last image
-        return explorer_figure(run, key, min(index, len(run.splits[key].test) - 1), threshold)
+        return explorer_figure(run, key, index, threshold)
 
-    return redraw_on_change({"key": ds, "index": img, "threshold": thr}, draw)
+    # the static book: 2 datasets × 10 images × 4 thresholds (each frame ≈ 20 KB on the page)
+    return redraw_on_change({"key": ds, "index": img, "threshold": thr}, draw, max_states=80,
+                            max_positions={"index": 10, "threshold": 4})

@@ -396,15 +396,30 @@ def query_mask(run, difficulty: str = "all", object_type: str = "all") -> np.nda
     return m
 
 
+def static_queries(run, n: int = 21) -> list[int]:
+    """n queries for the static book's explorer: as many of each difficulty, taking the object types
+    in turn within each (so that the sample spans the types)."""
+    q = run.data.queries
+    groups = [np.flatnonzero((q["difficulty"] == d).to_numpy()) for d in DIFFICULTIES]
+    groups = [g for g in groups if len(g)]
+    out = []
+    for g in groups:
+        types = q["object_type"].to_numpy()[g]
+        turn = [int((types[:i] == t).sum()) for i, t in enumerate(types)]   # 0 for a type's first query, ...
+        out += [int(g[i]) for i in sorted(range(len(g)), key=lambda i: (turn[i], i))[: max(1, n // len(groups))]]
+    return out
+
+
 def explorer_figure(run, method: str | None = None, difficulty: str = "all", object_type: str = "all",
-                    position: int = 0, k: int = 5):
-    """The explorer's view: the position-th query of the filtered set and the method's top k."""
+                    position: int = 0, k: int = 5, queries=None, panel: float = 1.6):
+    """The explorer's view: the position-th query of the filtered set (or of `queries`, row
+    indices) and the method's top k."""
     import matplotlib.pyplot as plt
 
     if method is None:
         method = "BoW (+ rerank)" if "BoW (+ rerank)" in run.runs else list(run.runs)[0]
-    idx = np.flatnonzero(query_mask(run, difficulty, object_type))
-    fig, axes = plt.subplots(1, k + 1, figsize=(1.6 * (k + 1), 2.1))
+    idx = np.flatnonzero(query_mask(run, difficulty, object_type)) if queries is None else np.asarray(queries)
+    fig, axes = plt.subplots(1, k + 1, figsize=(panel * (k + 1), panel * 1.3))
     if len(idx) == 0:
         for a in axes:
             a.axis("off")
@@ -420,10 +435,25 @@ def explorer(run, k: int = 5):
     """ipywidgets: choose method, difficulty and type, browse the queries and their ranked results."""
     import ipywidgets as W
 
-    from benchlib.widgets import redraw_on_change
+    from benchlib.widgets import redraw_on_change, static_mode
 
     q = run.data.queries
     method = W.Dropdown(options=list(run.runs), description="method")
+    if static_mode():
+        # the static book: the retrieval methods (not the random-init floors: the tables have them) over
+        # a sample of queries spread over difficulties and types; a grid over difficulty × type × query
+        # would be thousands of frames, each ≈ 10 KB on the page
+        shown = [m for m in run.runs if "random init" not in m] or list(run.runs)
+        method = W.Dropdown(options=shown, description="method")
+        sample = static_queries(run)
+        pos = W.IntSlider(0, 0, len(sample) - 1, description="query", continuous_update=False)
+        note = (f"The {len(sample)} queries are {len(sample) // max(1, q['difficulty'].nunique())} per difficulty, "
+                f"the object types in turn, of {len(q)}; difficulty and type filters, and the "
+                f"{len(run.runs) - len(shown)} random-init floors, are in Jupyter.")
+        return redraw_on_change({"method": method, "position": pos},
+                                lambda method, position: explorer_figure(run, method, position=position, k=k,
+                                                                         queries=sample, panel=1.3),
+                                max_states=len(shown) * len(sample), max_positions=len(sample), note=note)
     diff = W.Dropdown(options=["all", *[d for d in DIFFICULTIES if (q["difficulty"] == d).any()]],
                       description="difficulty")
     otype = W.Dropdown(options=["all", *[t for t in OBJECT_TYPES if (q["object_type"] == t).any()]],
