@@ -8,7 +8,7 @@ import pandas as pd
 
 from benchlib.claims import evaluate, interval
 from benchlib.metrics.segmentation import confusion_matrix
-from benchlib.widgets import redraw_on_change
+from benchlib.widgets import redraw_on_change, static_mode
 
 from . import claims as C, models as M
 from .data import CLASSES, PALETTE, Split
@@ -347,6 +347,24 @@ def explorer_figure(run: Run, index: int, method: str, threshold: float):
     return fig
 
 
+def explorer_strip(run: Run, index: int, threshold: float, methods=(RESNET, VIT, AND_, ORAND)):
+    """The static book's explorer frame: one train image (seed 0), its ground truth and the
+    pseudo-masks of `methods` at one background threshold, each titled with its mean per-class
+    precision / recall / IoU on this image (the classes in its ground truth or prediction)."""
+    s = run.seeds[0]
+    fig, axes = plt.subplots(1, 2 + len(methods), figsize=(1.6 * (2 + len(methods)), 2.25))
+    _show(axes[0], run.train.images[index], run.train.ids[index])
+    _show(axes[1], colorize(run.train.masks[index]), "ground truth")
+    for ax, m in zip(axes[2:], methods):
+        pm = M.cams_to_mask(s.cams[m][index], run.train.classes[index], threshold)
+        sc = image_scores(pm, run.train.masks[index], run.config.n_eval_classes).mean(numeric_only=True)
+        _show(ax, colorize(pm), f"{m}\nP {sc['precision (%)']:.0f} R {sc['recall (%)']:.0f} "
+                                f"IoU {sc['IoU (%)']:.0f}")
+    fig.suptitle(f"background threshold t = {threshold:.2f}, the same for every method", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def explorer(run: Run, n_images: int = 40):
     """ipywidgets: pick a train image and a method, slide the background threshold; the pseudo-mask
     and its per-class precision / recall / IoU update (needs a live kernel)."""
@@ -354,8 +372,20 @@ def explorer(run: Run, n_images: int = 40):
 
     s = run.seeds[0]
     n = min(n_images, len(run.train.ids))
-    image = widgets.Dropdown(options=[(f"{run.train.ids[i]} ({', '.join(CLASSES[c] for c in run.train.classes[i])})", i)
-                                      for i in range(n)], value=0, description="image")
+    label = lambda i: f"{run.train.ids[i]} ({', '.join(CLASSES[c] for c in run.train.classes[i])})"  # noqa: E731
+    if static_mode():
+        # the static book: 12 images × 8 thresholds, the two single models, AND and ORANDNet side by
+        # side (a method control too would multiply the frames, each ≈ 12 KB on the page, by 7)
+        pick = dict.fromkeys(int(i) for i in np.linspace(0, n - 1, min(12, n)).round())
+        image = widgets.Dropdown(options=[(label(i), i) for i in pick], description="image")
+        thr = widgets.FloatSlider(value=round(s.thresholds[ORAND], 2), min=0.0, max=0.95, step=0.01,
+                                  description="threshold")
+        return redraw_on_change({"image": image, "threshold": thr},
+                                lambda image, threshold: explorer_strip(run, image, threshold),
+                                max_states=12 * 8, max_positions={"threshold": 8},
+                                note=f"{len(pick)} of {len(run.train.ids)} train images; the other methods, every "
+                                     "threshold and the per-class table are in Jupyter.")
+    image = widgets.Dropdown(options=[(label(i), i) for i in range(n)], value=0, description="image")
     method = widgets.Dropdown(options=list(TABLE1_METHODS), value=ORAND, description="method")
     thr = widgets.FloatSlider(value=s.thresholds[ORAND], min=0.0, max=0.95, step=0.01,
                               description="threshold", continuous_update=False)
