@@ -199,3 +199,39 @@ def test_bad_inputs_raise():
         image_scores(np.zeros((2, 2), np.uint8), np.array([[0, 1], [0, 0]], np.uint8))
     with pytest.raises(BenchlibError, match="no saliency images"):
         SaliencyMeter().compute()
+
+
+# --------------------------------------------------------------------------- malformed inputs (issue 30)
+def test_infinite_ground_truth_is_refused_naming_the_image():
+    gt = np.array([[0.0, 1.0], [np.inf, 0.0]])
+    with pytest.raises(BenchlibError, match=r"GT/im3\.png: saliency ground truth contains ±inf \(1 pixel"):
+        image_scores(np.zeros((2, 2)), gt, name="GT/im3.png")
+    with pytest.raises(BenchlibError, match="±inf"):
+        SaliencyMeter().update(np.zeros((2, 2)), -gt)   # −inf too, through the meter
+
+
+def test_ground_truth_mixing_01_and_0255_is_refused():
+    """0/1 and 0/255 in one mask: `> 128` would read its 1-pixels as background (a silent drop in
+    recall), so it is refused with the counts of each value — as uint8 and as float."""
+    gt = np.array([[0, 1, 1], [255, 0, 0]], dtype=np.uint8)
+    for g in (gt, gt.astype(np.float32)):
+        with pytest.raises(BenchlibError, match=r"im0: ground truth mixes the 0/1 and 0/255 encodings "
+                                                r"\(2 pixel\(s\) of 1, 1 of 255\)"):
+            SaliencyMeter().update(np.zeros((2, 3)), g, name="im0")
+    # an anti-aliased 0/255 mask (values between, a 1 among them) is not a mix: binarised > 128
+    aa = np.array([[0, 1, 128], [129, 255, 0]], dtype=np.uint8)
+    assert image_scores(np.array([[0, 0, 0], [1.0, 1.0, 0]]), aa)["mae"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("indices, words", [([0, 2], r"1 bootstrap index\(es\) outside 0\.\.1 .*e\.g\. 2"),
+                                            ([-1, 0], r"1 bootstrap index\(es\) outside 0\.\.1 .*e\.g\. -1"),
+                                            ([0.0, 1.0], r"indices must be a 1-D array of integer image "
+                                                         r"indices, got shape \(2,\) and dtype float64"),
+                                            ([[0, 1]], r"indices must be .* got shape \(1, 2\)")])
+def test_out_of_range_bootstrap_indices_are_refused(indices, words):
+    """An index past the images scored raised a bare IndexError; a negative one silently wrapped
+    around to the last image."""
+    meter = SaliencyMeter().update(PRED_A, GT_A).update(PRED_A, GT_A)
+    with pytest.raises(BenchlibError, match="saliency aggregate: " + words):
+        aggregate(meter.per_image(), indices=indices)
+    assert aggregate(meter.per_image(), indices=np.array([1, 1]))["mae"] == pytest.approx(0.4)

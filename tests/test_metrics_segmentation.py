@@ -190,3 +190,16 @@ def test_a_normalised_confusion_matrix_is_refused():
     assert segmentation_scores(cm.astype(float))["miou"] == segmentation_scores(cm)["miou"]
     with _pytest.raises(BenchlibError, match="whole numbers"):
         segmentation_scores(cm / cm.sum(axis=1, keepdims=True))
+
+
+# --------------------------------------------------------------------------- malformed inputs (issue 30)
+@pytest.mark.parametrize("n", [10**6, 4097])
+def test_absurd_class_counts_are_refused_before_allocating(n):
+    """A million classes would ask for a 10¹²-cell matrix (8 TB) and exhaust memory; refused with
+    the memory it would take, by the function and by the meter."""
+    need = "7,451 GiB" if n == 10**6 else "128 MiB"   # 8 bytes × n²
+    with pytest.raises(BenchlibError, match=rf"num_classes = {n:,}: too many classes .* would take {need}"):
+        confusion_matrix(np.zeros(4, np.int64), np.zeros(4, np.int64), n)
+    with pytest.raises(BenchlibError, match="too many classes"):
+        ConfusionMeter(np.int64(n))
+    assert confusion_matrix(np.zeros(4, np.int64), np.zeros(4, np.int64), 4096)[0, 0] == 4

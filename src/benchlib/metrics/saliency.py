@@ -28,16 +28,33 @@ _PER_IMAGE_KEYS = (
 )
 
 
-def prepare(pred, gt):
+def _mixed_encodings(gt) -> bool:
+    """True when a mask holds exactly 0, 1 and 255: a 0/1 mask and a 0/255 mask mixed in one (an
+    anti-aliased 0/255 mask holds many values between, so it is not mistaken for one)."""
+    if not ((gt == 255).any() and (gt == 1).any()):   # cheap first: most masks stop here
+        return False
+    return set(np.unique(gt).tolist()) == {0, 1, 255}
+
+
+def prepare(pred, gt, name=None):
     """Return ``(pred, gt)`` as (float64 in [0, 1], bool) arrays of the same H×W shape.
 
     pred: uint8 is divided by 255; float must lie in [0, 1] (NaN raises); bool becomes 0/1. Then
     per-image min–max to [0, 1] unless the map is constant.
     gt: uint8 is binarised ``> 128``, float ``> 0.5``, bool is kept. A uint8 ground truth holding
-    only 0 and 1 raises: ``> 128`` would silently make it empty (pass ``gt.astype(bool)``).
+    only 0 and 1 raises: ``> 128`` would silently make it empty (pass ``gt.astype(bool)``). So does
+    one that mixes the 0/1 and 0/255 encodings (values 0, 1 and 255: its 1-pixels would be read as
+    background), and a float one with NaN or ±inf.
+    name: the image's name (a file, an id), put at the head of every error.
     """
-    pred = as_numpy(pred)
-    gt = as_numpy(gt)
+    where = f"{name}: " if name else ""
+    try:
+        return _prepare(as_numpy(pred), as_numpy(gt))
+    except BenchlibError as e:
+        raise BenchlibError(where + str(e)) from None
+
+
+def _prepare(pred, gt):
     if pred.ndim != 2 or pred.shape != gt.shape:
         raise BenchlibError(f"pred and gt must be H×W arrays of the same shape, got {pred.shape} and {gt.shape}")
     if pred.size == 0:
@@ -61,6 +78,10 @@ def prepare(pred, gt):
     if hi > lo:
         pred = (pred - lo) / (hi - lo)
 
+    if gt.dtype != bool and gt.dtype.kind in "uif" and _mixed_encodings(gt):
+        n1, n255 = int(np.count_nonzero(gt == 1)), int(np.count_nonzero(gt == 255))
+        raise BenchlibError(f"ground truth mixes the 0/1 and 0/255 encodings ({n1} pixel(s) of 1, {n255} of "
+                            "255): its 1-pixels would be read as background; re-save it in one encoding")
     if gt.dtype == np.uint8:
         if gt.max() == 1:
             raise BenchlibError("uint8 ground truth holds only 0/1: expected 0/255 (pass a bool mask for 0/1)")
@@ -70,6 +91,9 @@ def prepare(pred, gt):
     elif gt.dtype.kind == "f":
         if np.isnan(gt).any():
             raise BenchlibError("saliency ground truth contains NaN")
+        if np.isinf(gt).any():
+            raise BenchlibError(f"saliency ground truth contains ±inf ({int(np.count_nonzero(np.isinf(gt)))} "
+                                "pixel(s)): expected values in [0, 1] (or 0/255)")
         gt = gt > 0.5
     else:
         raise BenchlibError(f"saliency ground truth must be uint8, bool or float, got dtype {gt.dtype}")
@@ -85,12 +109,13 @@ def f_measure(precision, recall, beta2=BETA2):
     return num / den
 
 
-def image_scores(pred, gt):
+def image_scores(pred, gt, name=None):
     """Scores of one image (see the module docstring). Returns a dict of floats and 256-long curves.
 
     Curves are indexed by threshold: ``precision[t]`` is the precision of ``floor(255·pred) ≥ t``.
+    name: the image's name (a file, an id), named by any error.
     """
-    pred, gt = prepare(pred, gt)
+    pred, gt = prepare(pred, gt, name)
     n_fg = int(np.count_nonzero(gt))
 
     # One bincount gives the histogram of quantised values in foreground (upper half) and background.
@@ -130,7 +155,17 @@ def aggregate(per_image, indices=None):
     ``indices`` (optional) selects / resamples images, e.g. a bootstrap sample drawn with replacement.
     """
     if indices is not None:
-        per_image = {k: np.asarray(v)[np.asarray(indices)] for k, v in per_image.items()}
+        n = len(per_image["mae"])
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise BenchlibError(f"saliency aggregate: indices must be a 1-D array of integer image indices, got "
+                                f"shape {idx.shape} and dtype {idx.dtype}")
+        bad = (idx < 0) | (idx >= n)
+        if bad.any():
+            # a negative index would silently wrap around to the last images
+            raise BenchlibError(f"saliency aggregate: {int(bad.sum())} bootstrap index(es) outside 0..{n - 1} "
+                                f"(the {n} images scored), e.g. {int(idx[bad][0])}")
+        per_image = {k: np.asarray(v)[idx] for k, v in per_image.items()}
     if len(per_image["mae"]) == 0:
         raise BenchlibError("no saliency images to aggregate")
     f_curve = np.mean(per_image["f"], axis=0)
@@ -156,8 +191,9 @@ class SaliencyMeter:
     def __len__(self):
         return len(self._rows)
 
-    def update(self, pred, gt):
-        self._rows.append(image_scores(pred, gt))
+    def update(self, pred, gt, name=None):
+        """Score one image; `name` (a file, an id) is named by any error."""
+        self._rows.append(image_scores(pred, gt, name))
         return self
 
     def per_image(self):

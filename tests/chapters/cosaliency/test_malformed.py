@@ -150,6 +150,10 @@ CASES = [
      "object 3 repeats object 1"),
     ("cosalient_flag_flipped", _set("cosalient", True, 2), "Instances/im0.json", None,
      "object 2 is marked co-salient but its box"),
+    ("no_objects_but_salient_gt", _raw_json('{\n "objects": []\n}'), "Instances/im0.json", 2,
+     "lists no objects, but its ground truth marks 200 salient pixel(s)"),
+    ("only_distractors_but_salient_gt", lambda r: _write_objects(r, OBJECTS[2:]), "Instances/im0.json", 2,
+     "lists 1 object(s), none co-salient, but its ground truth marks 200"),
     ("duplicate_image_id", _duplicate_stem, "Image/im1.png", None, "same id 'im1' as im1.jpg"),
     ("orphan_instance_file", _orphan("Instances", "im7.json"), "Instances/im7.json", None, "without an image"),
     ("orphan_salient_mask", _orphan("Salient", "im7.png"), "Salient/im7.png", None, "without an image"),
@@ -167,6 +171,15 @@ def test_malformed_input_is_refused_naming_the_file(tmp_path, case, breaks, culp
     assert words in msg, msg
     if line is not None:
         assert f"line {line}:" in msg, msg
+
+
+def test_an_empty_annotation_of_an_empty_ground_truth_is_accepted(tmp_path):
+    """The refusal above is about the contradiction: no objects and no salient pixel agree."""
+    root = _valid_tree(tmp_path / "tree", n=1)
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(root / "GT" / "im0.png")
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(root / "Salient" / "im0.png")
+    _write_objects(root, [])
+    assert load_saliency_folder(root)[0].boxes.shape == (0, 4)
 
 
 def test_the_corpus_is_large_enough():

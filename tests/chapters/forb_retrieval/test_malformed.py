@@ -195,15 +195,17 @@ def test_a_linked_image_folder_is_allowed(tmp_path):
     assert len(load_forb(root).database) == 6
 
 
-def test_queries_without_ground_truth_are_counted_and_shown(tmp_path):
+def test_a_query_without_a_ground_truth_line_is_refused_naming_file_and_line(tmp_path):
+    """FORB's evaluation iterates over the ground-truth lines: a listed query without one would drop
+    out of every table unnoticed. Refused, naming the query file, the query's line and its image."""
     root = tiny_tree(tmp_path)
     p = root / META / "logos_gt.ndjson"
     _write_lines(p, _lines(p)[:1])  # logos query 2 keeps its image but loses its ground truth
-    data = load_forb(root)
-    assert data.unjudged == {"logos": 1}
-    assert len(data.queries) == 2
-    assert data.summary().loc["logos", "queries without ground truth"] == 1
-    assert data.summary().loc["bookcovers", "queries without ground truth"] == 0
+    with pytest.raises(BenchlibError) as e:
+        load_forb(root)
+    msg = str(e.value)
+    assert msg.startswith(f"{root / META / 'logos_query.ndjson'}, line 2: query ")
+    assert "has no ground-truth line in logos_gt.ndjson" in msg and "(and" not in msg
 
 
 # --------------------------------------------------------------------------- image files

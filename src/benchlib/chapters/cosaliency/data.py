@@ -12,8 +12,9 @@ the oracle that marks all salient objects. Without it, distractor boxes stand in
 
 The instance files are read strictly (UTF-8, a BOM allowed): a box is exactly four finite numbers,
 ``cosalient`` is JSON ``true`` / ``false`` (absent means true), keys and objects are not repeated,
-and every co-salient box holds some ground truth; files of one id (``im1.jpg`` + ``im1.png``) and
-annotations without an image are refused.
+every co-salient box holds some ground truth, and a ground truth with salient pixels has at least
+one co-salient object listed; files of one id (``im1.jpg`` + ``im1.png``) and annotations without
+an image are refused.
 
 Boxes are pixel corners (x1, y1 exclusive), inside the image. ``cosalient`` marks the objects of the
 repeated class, the ones the ground truth covers; single distractor objects have ``false``. Without
@@ -173,6 +174,13 @@ def _read_instances(path: Path, gt: np.ndarray):
     classes = [c for _, c, _ in parsed]
     cosal = np.array([f for _, _, f in parsed], dtype=bool)
     fg = gt > 128
+    if not cosal.any() and fg.any():
+        # the ground truth shows co-salient objects the file does not list: the RPN / RFM branches
+        # would get no target for them (an emptied or truncated annotation, or another image's)
+        line = text[:text.find('"objects"')].count("\n") + 1 if '"objects"' in text else 1
+        what = "lists no objects" if not parsed else f"lists {len(parsed)} object(s), none co-salient"
+        raise BenchlibError(f"{path}, line {line}: {what}, but its ground truth marks "
+                            f"{int(fg.sum())} salient pixel(s)")
     for k, (b, f) in enumerate(zip(boxes, cosal)):
         x0, y0 = int(np.floor(b[0])), int(np.floor(b[1]))
         x1, y1 = int(np.ceil(b[2])), int(np.ceil(b[3]))

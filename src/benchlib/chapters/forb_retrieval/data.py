@@ -60,16 +60,13 @@ class ForbData:
     listed in oods_database_images.txt). ``queries``: query_id (1-based, per type, as in the gt
     file), object_type, image, difficulty, positives (list of global db ids). ``codebook``: image
     paths for the BoW vocabulary / self-supervised training (the distractors when no codebook list
-    is shipped). ``offsets``: object type → global id of its first database image. ``unjudged``:
-    object type → number of queries listed in ``<type>_query.ndjson`` without a ground-truth line
-    (not scored, as in FORB's evaluation; shown by :meth:`summary`).
+    is shipped). ``offsets``: object type → global id of its first database image.
     """
     root: Path
     database: pd.DataFrame
     queries: pd.DataFrame
     codebook: list = field(default_factory=list)
     offsets: dict = field(default_factory=dict)
-    unjudged: dict = field(default_factory=dict)
 
     @property
     def distractor_ids(self) -> np.ndarray:
@@ -84,8 +81,6 @@ class ForbData:
         out["queries"] = out[[d for d in DIFFICULTIES if d in out]].sum(axis=1)
         out["max positives"] = self.queries.groupby("object_type")["positives"].apply(
             lambda p: max(map(len, p)))
-        if self.unjudged:  # a counted warning: queries the metadata lists but never scores
-            out["queries without ground truth"] = pd.Series(self.unjudged).reindex(out.index).fillna(0).astype(int)
         return out
 
 
@@ -237,7 +232,7 @@ def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
         position[rel] = len(position)
     types = _types_to_load(root, object_types, {rel.split("/", 1)[0] for rel in position})
 
-    db_rows, q_rows, offsets, unjudged = [], [], {}, {}
+    db_rows, q_rows, offsets = [], [], {}
     for t in types:
         db_file = _metadata_file(root, f"{t}_database.ndjson")
         q_file = _metadata_file(root, f"{t}_query.ndjson")
@@ -292,10 +287,13 @@ def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
             q_rows.append({"query_id": qid, "object_type": t, "image": str(root / qimg),
                            "difficulty": r["difficulty"],
                            "positives": sorted({g - 1 + off for g in local})})
-        # FORB's evaluation iterates over the ground-truth lines, so a query without one is simply
-        # not scored; counted and shown in summary() rather than refused.
-        if len(judged) < len(q_images):
-            unjudged[t] = len(q_images) - len(judged)
+        # every listed query needs a ground-truth line: FORB's evaluation iterates over the
+        # ground-truth lines, so a query without one would silently drop out of every table
+        missing = [i for i in range(1, len(q_images) + 1) if i not in judged]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise BenchlibError(f"{q_file}, line {queries[missing[0] - 1]['_line']}: query "
+                                f"{q_images[missing[0] - 1]!r} has no ground-truth line in {gt_file.name}{more}")
 
     database = pd.DataFrame(db_rows).sort_values("db_id", ignore_index=True)
     oods_path = _metadata_file(root, "oods_database_images.txt")
@@ -324,7 +322,7 @@ def load_forb(root, object_types=None, check_images: bool = True) -> ForbData:
         codebook = [str(root / rel) for _, rel in cb_lines]
     else:
         codebook = database.loc[database["distractor"], "image"].tolist()
-    return ForbData(root, database.drop(columns="_rel"), queries, codebook, offsets, unjudged)
+    return ForbData(root, database.drop(columns="_rel"), queries, codebook, offsets)
 
 
 # PIL transpose for each EXIF orientation (2..8), written as numpy index operations on (H, W, C)
