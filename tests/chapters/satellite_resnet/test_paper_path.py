@@ -64,6 +64,8 @@ def test_paper_profile_runs_on_a_real_geotiff_folder(tmp_path, device):
                        crop=32, infer_tile=64, infer_stride=48, max_epochs=1, refine_steps=1, refine_crop=32,
                        block=16, **extra)
     assert list(cfg.models) == list(MODEL_NAMES) and cfg.monitor == "cost"
+    # the paper's recipe (Sec. III-C/D), not the default profile's CPU one
+    assert (cfg.optimizer, cfg.schedule, cfg.normalise) == ("sgd", "step", "train")
     run = P.run(cfg, log=None)
 
     assert run.dataset.startswith("GeoTIFF folder at ") and "twin" not in run.dataset

@@ -28,7 +28,7 @@ PROPS = ("prop18", "prop34", "prop50", "prop101", "prop152", "prop200")
 def _evals(run, label):
     if label not in run.evals:
         raise NotTested(f"{label} was not trained in this run (it is not in the parameter `models`; the default "
-                        "profile leaves out the networks whose three seeds do not fit its budget)")
+                        "profile leaves out the networks whose five seeds do not fit its budget)")
     return run.evals[label]
 
 

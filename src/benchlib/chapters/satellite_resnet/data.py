@@ -205,6 +205,15 @@ class Normaliser:
         return ((image - self.mean) / self.std).astype(np.float32)
 
 
+class SceneNormaliser:
+    """Per-channel mean / std of each image itself: a sensor's per-band gain and offset (and an additive
+    haze) cancel, so a scene from another sensor reaches the network on the scale it was trained on.
+    It needs no labels, so deployment does exactly what training did."""
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return Normaliser.fit([Scene("", image, np.zeros(image.shape[:2], np.uint8))])(image)
+
+
 # --------------------------------------------------------------------------- writing
 def write_geotiff(path, array: np.ndarray, origin=(0.0, 0.0), pixel_size: float = 0.5) -> None:
     """Write H × W (mask) or H × W × bands (image, stored band-sequential) with the GeoTIFF tags a GIS

@@ -16,13 +16,16 @@ from benchlib import BenchlibError, torchutil
 from benchlib.results import describe_device
 
 from . import data as satdata
-from .data import Normaliser, Scene
+from .data import Normaliser, Scene, SceneNormaliser
 from .evaluate import evaluate
 from .models import DISPLAY_NAMES, MODEL_NAMES, parameter_count
 from .refine import refine_and_evaluate
-from .train import SampleConfig, Samples, TrainConfig, checkpoint_key, train_all
+from .train import OPTIMIZERS, SCHEDULES, SampleConfig, Samples, TrainConfig, checkpoint_key, train_all
 
 CHAPTER = "satellite_resnet"
+# "train": the training images' per-channel mean / std, applied to every image (the paper, Sec. III-C);
+# "scene": each scene's own (see data.SceneNormaliser).
+NORMALISERS = ("train", "scene")
 
 
 @dataclass
@@ -30,10 +33,10 @@ class Config:
     """The notebook's parameters (same names, same defaults as its parameters cell)."""
 
     seed: int = 0
-    n_seeds: int = 3
+    n_seeds: int = 5
     device: str = "auto"
     threads: int = 1
-    models: list = field(default_factory=lambda: ["unet19", "unet35", "prop18", "prop34", "prop50", "prop101"])
+    models: list = field(default_factory=lambda: ["unet19", "unet35", "prop18", "prop34"])
     refine_models: list = field(default_factory=lambda: ["prop34", "unet19"])
     width: int = 8
     scene_scale: float = 15.0
@@ -44,13 +47,16 @@ class Config:
     infer_tile: int = 128
     infer_stride: int = 120
     batch: int = 8
-    lr: float = 0.05
+    lr: float = 0.01
     lr_by_model: dict = field(default_factory=dict)
     lr_step: int = 3
     lr_gamma: float = 0.2
-    max_epochs: int = 4
+    max_epochs: int = 10
     patience: int = 2
     monitor: str = "f1"
+    optimizer: str = "adamw"
+    schedule: str = "onecycle"
+    normalise: str = "scene"
     refine_small: float = 0.07
     refine_large: float = 0.15
     refine_lr: float = 0.005
@@ -105,6 +111,10 @@ def run(config: Config, log=print) -> Run:
     if unknown:
         raise BenchlibError(f"unknown network(s) {', '.join(map(repr, unknown))} in models / refine_models / "
                             f"lr_by_model; choose from {', '.join(MODEL_NAMES)}")
+    for what, value, allowed in (("optimizer", config.optimizer, OPTIMIZERS), ("schedule", config.schedule, SCHEDULES),
+                                 ("normalise", config.normalise, NORMALISERS)):
+        if value not in allowed:   # before any data is written or network trained
+            raise BenchlibError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
     torchutil.set_threads(config.threads)
     dev = torchutil.pick_device(config.device)
     torchutil.seed_everything(config.seed)
@@ -116,12 +126,12 @@ def run(config: Config, log=print) -> Run:
     out.parameters = {n: parameter_count(n, in_channels=in_channels) for n in MODEL_NAMES}
 
     # Training: every network for every seed, on the same data (the seeds vary the training).
-    norm = Normaliser.fit(data["train"])
+    norm = Normaliser.fit(data["train"]) if config.normalise == "train" else SceneNormaliser()
     samples = Samples.build(data["train"], norm, SampleConfig(tile=config.tile, stride=config.stride,
                                                               crop=config.crop))
     cfg = TrainConfig(batch=config.batch, lr=config.lr, lr_step=config.lr_step, lr_gamma=config.lr_gamma,
                       max_epochs=config.max_epochs, patience=config.patience, width=config.width,
-                      monitor=config.monitor)
+                      monitor=config.monitor, optimizer=config.optimizer, schedule=config.schedule)
     data_sig = (str(ds.root), torchutil.files_signature(ds.root)) if config.checkpoint_every else None
 
     def checkpoint(name, seed, c):

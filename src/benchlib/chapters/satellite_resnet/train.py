@@ -1,6 +1,6 @@
 """Training of the satellite chapter's networks as in the paper's Sec. III-B/D: tiles cut into disjoint
 training / validation areas, the paper's augmentation, SGD with momentum and step decay, early
-stopping on a validation score."""
+stopping on a validation score — or, for short CPU budgets, AdamW with a one-cycle schedule."""
 from __future__ import annotations
 
 import math
@@ -106,6 +106,14 @@ class TrainConfig:
     patience: int = 3               # stop when the monitored validation score has not improved for this many epochs
     width: int = 1                  # channel divisor of the trained models (1 = paper widths)
     monitor: str = "f1"             # "f1": keep the epoch of best validation F1; "cost": of lowest validation cost
+    optimizer: str = "sgd"          # "sgd": SGD with momentum (the paper); "adamw": AdamW (decoupled weight decay)
+    schedule: str = "step"          # "step": lr × lr_gamma every lr_step epochs, early stopping (the paper);
+    #                                 "onecycle": one warm-up-and-anneal cycle over max_epochs, stepped per batch
+
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("step", "onecycle")
+ONECYCLE_WARMUP = 0.25              # share of the steps spent rising to `lr` (torch's default is 0.3)
 
 
 @dataclass
@@ -140,7 +148,7 @@ def validate(model, val, device, batch) -> tuple[float, float]:
 
 def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
         checkpoint: TrainingCheckpoint | None = None, on_epoch=None) -> pd.DataFrame:
-    """SGD with momentum and step decay; after every epoch the validation cost and F1 are measured,
+    """SGD with momentum (or AdamW, `cfg.optimizer`) and step decay; after every epoch the validation cost and F1 are measured,
     the weights of the best epoch (by `cfg.monitor`) are kept, and training stops when the monitored
     score has not improved for `cfg.patience` epochs, or after `cfg.max_epochs`. One epoch = every
     training tile once, freshly augmented. Returns the per-epoch history (`attrs["train_time_s"]`:
@@ -152,16 +160,30 @@ def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
     epochs at validation F1 = 0 before it do not count towards `max_epochs`, the patience or the
     learning-rate steps (the paper updated its learning rate by hand), up to `max_epochs` of them.
 
+    `cfg.schedule = "onecycle"` instead runs exactly `max_epochs` epochs under one learning-rate cycle
+    (torch's OneCycleLR: a cosine rise from `cfg.lr` / 25 to `cfg.lr` over the first quarter of the
+    steps, then a cosine anneal to ~0, stepped per batch): no early stop and no plateau rule; the
+    best monitored epoch is still kept.
+
     `checkpoint` (a `benchlib.torchutil.TrainingCheckpoint`): the whole training state is saved after
     the epochs it says, and a matching saved state is resumed, so an interrupted training continues
     where it stopped and ends with the same numbers as an uninterrupted one (same device and
     threads). `on_epoch(epoch)` is called after each epoch trained in this session."""
     if cfg.monitor not in ("f1", "cost"):
         raise BenchlibError(f"monitor must be 'f1' or 'cost', got {cfg.monitor!r}")
+    if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
+        raise BenchlibError(f"optimizer must be one of {', '.join(OPTIMIZERS)} and schedule one of "
+                            f"{', '.join(SCHEDULES)}, got {cfg.optimizer!r} / {cfg.schedule!r}")
     rng = np.random.default_rng(seed)
     crop = samples.cfg.crop
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    opt = (torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
+           else torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
+    if cfg.schedule == "onecycle":
+        steps = cfg.max_epochs * math.ceil(len(samples.train) / cfg.batch)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 2),
+                                                    pct_start=ONECYCLE_WARMUP)
+    else:
+        sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     s = {"best": -math.inf, "best_state": None, "bad": 0, "rows": [], "elapsed_s": 0.0,
          "plateau": 0}   # plateau: epochs at validation F1 = 0 before the first positive one (monitor "f1")
     epoch, finished = 0, False
@@ -170,7 +192,7 @@ def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
         restore_training_state(saved, rng, model=model, optimizer=opt, scheduler=sched)
         s = {k: saved[k] for k in s}
         epoch, finished = saved["epoch"], saved["finished"]
-    n_epochs = 2 * cfg.max_epochs if cfg.monitor == "f1" else cfg.max_epochs
+    n_epochs = 2 * cfg.max_epochs if cfg.monitor == "f1" and cfg.schedule == "step" else cfg.max_epochs
     t0 = time.perf_counter()
     while not finished and epoch < n_epochs:
         finished = _epoch(model, samples, cfg, device, rng, crop, opt, sched, s, epoch)
@@ -203,17 +225,26 @@ def _epoch(model, samples, cfg, device, rng, crop, opt, sched, s: dict, epoch: i
             loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        lr = opt.param_groups[0]["lr"]   # the rate of this step (the history shows the epoch's last)
         opt.step()
+        if cfg.schedule == "onecycle":
+            sched.step()
         losses.append(float(loss.detach()))
     cost, f1 = validate(model, samples.val, device, cfg.batch) if samples.val else (float(np.mean(losses)), 0.0)
     s["rows"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": cost, "val_f1": f1,
-                      "lr": opt.param_groups[0]["lr"]})
+                      "lr": lr})
+    score = f1 if cfg.monitor == "f1" else -cost
+    if cfg.schedule == "onecycle":
+        # The cycle is laid out over max_epochs: no early stop, no plateau rule (the warm-up carries a
+        # network off the no-building plateau); the best monitored epoch is kept.
+        if score > s["best"] + 1e-6:
+            s["best"], s["best_state"] = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return epoch + 1 >= cfg.max_epochs
     on_plateau = cfg.monitor == "f1" and s["best"] <= 0 and f1 == 0
     if on_plateau and s["plateau"] < cfg.max_epochs:
         s["plateau"] += 1
         return False
     sched.step()
-    score = f1 if cfg.monitor == "f1" else -cost
     if score > s["best"] + 1e-6:
         s["best"], s["bad"] = score, 0
         s["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
