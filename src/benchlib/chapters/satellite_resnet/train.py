@@ -148,11 +148,11 @@ def validate(model, val, device, batch) -> tuple[float, float]:
 
 def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
         checkpoint: TrainingCheckpoint | None = None, on_epoch=None) -> pd.DataFrame:
-    """SGD with momentum (or AdamW, `cfg.optimizer`) and step decay; after every epoch the validation cost and F1 are measured,
-    the weights of the best epoch (by `cfg.monitor`) are kept, and training stops when the monitored
-    score has not improved for `cfg.patience` epochs, or after `cfg.max_epochs`. One epoch = every
-    training tile once, freshly augmented. Returns the per-epoch history (`attrs["train_time_s"]`:
-    the training's time, over all sessions when it was resumed).
+    """SGD with momentum (or AdamW, `cfg.optimizer`) and step decay; after every epoch the validation
+    cost and F1 are measured, the weights of the best epoch (by `cfg.monitor`) are kept, and training
+    stops when the monitored score has not improved for `cfg.patience` epochs, or after
+    `cfg.max_epochs`. One epoch = every training tile once, freshly augmented. Returns the per-epoch
+    history (`attrs["train_time_s"]`: the training's time, over all sessions when it was resumed).
 
     The paper stops on the validation cost. Monitoring F1 instead guards against the failure seen at
     small budgets: a network can sit on the plateau of predicting no building at all (F1 = 0) while
