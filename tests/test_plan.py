@@ -14,11 +14,13 @@ import torch
 from benchlib import plan as P
 from benchlib.cli import main
 from benchlib.plan import Calibration, ChapterPlan, DataCheck, Estimate, Plan, refusals
+from benchlib.plan import timing as T
+from benchlib.plan import whole as W
 
 SAT = "satellite_resnet"
 
 
-def fake_calibrate(build, shapes, device, multiple=1, **kw):
+def fake_calibrate(build, shapes, device, multiple=1, convnet=False, **kw):
     """Known cost: a training call 1e-6 s per input pixel, a forward 1e-7 s (nothing is timed)."""
     return {name: Calibration((1e-6 if train else 1e-7) * shape[0] * math.prod(shape[2:]), tuple(shape),
                               tuple(shape), None) for name, (shape, train) in shapes.items()}
@@ -32,8 +34,7 @@ def fake_timing(monkeypatch):
         calls.append(a[1])
         return fake_calibrate(*a, **k)
 
-    monkeypatch.setattr(P, "calibrate", fake)
-    monkeypatch.setattr(P, "calibrate_convnet", fake)
+    monkeypatch.setattr(T, "calibrate", fake)
     return calls
 
 
@@ -132,24 +133,8 @@ def test_refusal_rules():
 def test_count_flops_of_a_convolution_by_hand():
     build = lambda shape: torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)  # noqa: E731
     # 2 FLOPs per multiply-add: 2 × (2 × 8 × 16 × 16 outputs) × (3 × 3 × 3 inputs each)
-    assert P.count_flops(build, (2, 3, 16, 16)) == 2 * 2 * 8 * 16 * 16 * 27
-    assert P.count_flops(build, (2, 3, 16, 16), train=True) == 3 * 2 * 2 * 8 * 16 * 16 * 27
-
-
-def test_convnet_calibration_fits_a_fixed_and_a_per_pixel_cost(monkeypatch):
-    """A network whose calls cost 0.1 s + 1e-5 s per input pixel (a fake clock): the fit must give
-    back exactly that at the full size — the fixed cost counted once, not multiplied — and a
-    forward a third of a training step."""
-    def fake_time_calls(model, shapes, device, repeats):
-        return {k: 0.1 + 1e-5 * sh[0] * math.prod(sh[2:]) for k, (sh, train) in shapes.items()}
-
-    monkeypatch.setattr(P, "_time_calls", fake_time_calls)
-    build = lambda shape: torch.nn.Conv2d(3, 8, 3, padding=1)  # noqa: E731
-    cal = P.calibrate_convnet(build, {"a": ((4, 3, 64, 64), True), "f": ((2, 3, 64, 64), False)}, "cpu", multiple=8)
-    assert cal["a"].measured_shape == (1, 3, 32, 32)          # timed at 16² and 32² (two `multiple`s, doubled)
-    assert cal["a"].seconds == pytest.approx(0.1 + 1e-5 * 4 * 64 * 64)
-    assert cal["f"].seconds == pytest.approx((0.1 + 1e-5 * 2 * 64 * 64) / 3)
-    assert cal["a"].seconds < 0.1 * 16 + 1e-5 * 4 * 64 * 64   # a plain pixel ratio would multiply the fixed cost
+    assert T.count_flops(build, (2, 3, 16, 16)) == 2 * 2 * 8 * 16 * 16 * 27
+    assert T.count_flops(build, (2, 3, 16, 16), train=True) == 3 * 2 * 2 * 8 * 16 * 16 * 27
 
 
 def test_paper_run_over_the_cpu_limit_needs_yes(tmp_path, capsys, monkeypatch):
@@ -157,9 +142,9 @@ def test_paper_run_over_the_cpu_limit_needs_yes(tmp_path, capsys, monkeypatch):
     runner is replaced here: the real run is the next test)."""
     import benchlib.runner
 
-    monkeypatch.setattr(P, "calibrate_convnet", lambda *a, **k: {n: Calibration(3600.0, s, s, None)
-                                                                 for n, (s, _) in a[1].items()})
-    monkeypatch.setattr(P, "device_info", lambda: {"cuda": False, "cpu_cores": 2, "torch": torch.__version__,
+    monkeypatch.setattr(T, "calibrate", lambda *a, **k: {n: Calibration(3600.0, s, s, None)
+                                                         for n, (s, _) in a[1].items()})
+    monkeypatch.setattr(W, "device_info", lambda: {"cuda": False, "cpu_cores": 2, "torch": torch.__version__,
                                                    "description": "CPU only: 2 cores, no CUDA GPU"})
     started = []
     monkeypatch.setattr(benchlib.runner, "run", lambda **kw: started.append(kw) or [{"status": "ok"}])
@@ -213,22 +198,6 @@ def test_a_broken_chapter_plan_is_shown_and_does_not_refuse(tmp_path, monkeypatc
     assert refusals(plan) == []
 
 
-def test_flop_calibration_times_a_reduced_input_and_scales_by_flops(monkeypatch):
-    build = lambda shape: torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)  # noqa: E731
-    timed = []
-
-    def fake_time_calls(model, shapes, device, repeats):
-        timed.extend(sh for sh, _ in shapes.values())
-        return {k: 1e-9 * P.count_flops(build, sh) for k, (sh, train) in shapes.items()}
-
-    monkeypatch.setattr(P, "_time_calls", fake_time_calls)
-    full = (2, 3, 64, 64)
-    flops = P.count_flops(build, full)
-    cal = P.calibrate(build, {"x": (full, False)}, "cpu", multiple=8, max_flops=flops / 8)
-    assert timed == [(1, 3, 32, 32)]                          # one sample, sides halved: 1/8 of the FLOPs
-    assert cal["x"].scale == pytest.approx(8) and cal["x"].seconds == pytest.approx(1e-9 * flops)
-
-
 def test_plan_lists_checkpoints_in_the_folder_the_run_will_use(tmp_path, capsys, fake_timing):
     from benchlib.torchutil import TrainingCheckpoint
 
@@ -240,3 +209,49 @@ def test_plan_lists_checkpoints_in_the_folder_the_run_will_use(tmp_path, capsys,
     assert "prop18-seed0" not in capsys.readouterr().out   # not in the default folder
     assert main([*args, "-p", SAT, "checkpoint_dir", str(mine)]) == 0
     assert "checkpoint prop18-seed0: epoch 3" in capsys.readouterr().out
+
+
+def test_each_chapter_estimate_gets_a_share_of_the_plans_minute(monkeypatch, tmp_path):
+    """The whole plan answers within about a minute: every chapter's estimate is given at most
+    CHAPTER_BUDGET_S, all of them together at most PLAN_BUDGET_S, and time stays kept for the
+    chapters still to come (each estimate here pretends to use its whole share)."""
+    now = [0.0]
+    monkeypatch.setattr(W.time, "perf_counter", lambda: now[0])
+    given = []
+
+    def fake(spec, cp, profile, params, data_root, results_root, budget_s):
+        given.append(budget_s)
+        now[0] += budget_s
+
+    monkeypatch.setattr(W, "estimate_chapter", fake)
+    data = tmp_path / "empty"
+    data.mkdir()
+    P.make_plan("paper", data_root=data, results_root=tmp_path / "r")
+    from benchlib.chapters import all_specs
+
+    assert len(given) == len(all_specs())
+    assert max(given) <= W.CHAPTER_BUDGET_S and sum(given) <= W.PLAN_BUDGET_S + 1e-9
+    assert given[-1] >= 1.0          # the last chapter still gets time
+    assert given[0] == W.CHAPTER_BUDGET_S
+
+
+def test_plan_on_a_cuda_machine_times_on_the_device(tmp_path, monkeypatch, capsys):
+    """Devices mocked: with CUDA present the chapters' calibrations are asked for the CUDA device,
+    and the plan says the device and reports the confidence and the load it saw."""
+    seen = []
+
+    def fake(build, shapes, device, multiple=1, convnet=False, **kw):
+        seen.append(torch.device(device).type)
+        return {n: Calibration(0.01, s, s, None, confidence="high") for n, (s, _) in shapes.items()}
+
+    monkeypatch.setattr(T, "calibrate", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(W, "device_info", lambda: {"cuda": True, "cpu_cores": 16, "torch": torch.__version__,
+                                                   "gpus": ["Fake GPU"], "description": "CUDA: Fake GPU"})
+    data = sat_tree(tmp_path / "sat")
+    assert main(["plan", "--only", SAT, "--data-root", str(data), "--results-root", str(tmp_path / "r"),
+                 *TINY_ARGS]) == 0
+    out = capsys.readouterr().out
+    assert seen and set(seen) == {"cuda"}
+    assert "device: CUDA: Fake GPU" in out
+    assert "confidence high; load average" in out and "1-minute load average" in out

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchlib.plan import ChapterPlan, Estimate, RowStatus, check_data, check_weight
-from benchlib.torchutil import time_call
+from benchlib.plan import ChapterPlan, Estimate, RowStatus, check_data, check_weight, cpu_seconds
 
 from . import data as D
 from . import models as M
 from .pipeline import Config
-from .ssl import small_embed_net
+from .ssl import imagenet_embed_net, small_embed_net
 
 LAYOUT = """<data_root>/metadata/<type>_query.ndjson, <type>_database.ndjson, <type>_gt.ndjson
 <data_root>/metadata/all_database_images.txt, oods_database_images.txt
@@ -49,15 +48,15 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
     n_db = counts.get("database images", n_types * (c.n_index + c.n_distractors))
     n_q = counts.get("queries", n_types * c.n_queries)
     g = c.global_size
-    cal = {"cnn": ctx.calibrate(lambda s: M.build_backbone(c.cnn_arch), {"fwd": ((32, 3, g, g), False)}, 32,
-                                convnet=False),
-           "vit": ctx.calibrate(lambda s: M.build_backbone(c.vit_arch, image_size=s[-1]),
-                                {"fwd": ((32, 3, g, g), False)}, 16),
-           "ssl": ctx.calibrate(lambda s: small_embed_net(),
-                                {"step": ((2 * c.ssl_batch, 3, c.ssl_size, c.ssl_size), True)}, 16, convnet=True)}
+    # the network SimCLR trains: the scratch CNN, or EfficientNet-Lite0's last stage (ssl_init)
+    ssl_net = (lambda s: imagenet_embed_net()) if c.ssl_init == "imagenet" else (lambda s: small_embed_net())
+    cal = ctx.calibrate_many({
+        "cnn": (lambda s: M.build_backbone(c.cnn_arch), {"fwd": ((32, 3, g, g), False)}, 32, False),
+        "vit": (lambda s: M.build_backbone(c.vit_arch, image_size=s[-1]), {"fwd": ((32, 3, g, g), False)}, 16, False),
+        "ssl": (ssl_net, {"step": ((2 * c.ssl_batch, 3, c.ssl_size, c.ssl_size), True)}, 16, True)})
     rng = np.random.default_rng(0)
     imgs = [rng.integers(0, 256, (c.image_size, c.image_size, 3), np.uint8) for _ in range(2)]
-    sift = time_call(lambda: M.rootsift(imgs, c.max_features), warmup=0, repeats=1)["median_s"] / 2
+    sift = cpu_seconds(lambda: M.rootsift(imgs, c.max_features)) / 2
     n = n_db + n_q
     parts = {"RootSIFT": n * sift,
              "global embeddings": n * len(c.scales) / 32 * (cal["cnn"]["fwd"].seconds + cal["vit"]["fwd"].seconds)}
@@ -66,6 +65,6 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
     basis = [f"{n_db} database images and {n_q} queries ({'found' if counts else 'the twin'}), "
              f"{len(c.scales)} scale(s) at {g} px; RootSIFT timed on random {c.image_size}-px images",
              "not counted: the BoW vocabulary, reranking, EfficientNet-Lite0, reading the images, scoring"]
-    basis += [f"{k}: {v.seconds:.3g} s ({v.describe()})" for d in cal.values() for k, v in d.items()]
+    basis += [f"{net} {k}: {v.seconds:.3g} s ({v.describe()})" for net, d in cal.items() for k, v in d.items()]
     basis.append(f"on {ctx.device} with {ctx.threads} thread(s)")
     return Estimate(sum(parts.values()), parts, basis)

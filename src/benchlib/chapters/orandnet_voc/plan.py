@@ -76,15 +76,13 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
     n = plan.data[0].counts["train images"] if found else c.n_train
     s = c.image_size
     steps = lambda batch: math.ceil(n / batch)  # noqa: E731 - one pass over the training images
-    cal = {}
-    for kind in ("resnet", "vit"):
-        build = lambda shape, k=kind: M.build_classifier(k, shape[-1], c.backbones)  # noqa: E731
-        convnet = kind == "resnet"
-        cal[kind] = ctx.calibrate(build, {"train": ((16, 3, s, s), True), "cam": ((1, 3, s, s), False)},
-                                  multiple=16, convnet=convnet)
-    cal["orand"] = ctx.calibrate(lambda shape: M.OrAndNet(), {"train": ((8, 1, s, s), True)}, 8, convnet=True)
-    cal["aff"] = ctx.calibrate(lambda shape: M.AffinityNet(), {"train": ((16, 3, s, s), True)}, 8, convnet=True)
-    cal["seg"] = ctx.calibrate(lambda shape: M.SegNet(width=24), {"train": ((16, 3, s, s), True)}, 8, convnet=True)
+    jobs = {kind: (lambda shape, k=kind: M.build_classifier(k, shape[-1], c.backbones),
+                   {"train": ((16, 3, s, s), True), "cam": ((1, 3, s, s), False)}, 16, kind == "resnet")
+            for kind in ("resnet", "vit")}
+    jobs["orand"] = (lambda shape: M.OrAndNet(), {"train": ((8, 1, s, s), True)}, 8, True)
+    jobs["aff"] = (lambda shape: M.AffinityNet(), {"train": ((16, 3, s, s), True)}, 8, True)
+    jobs["seg"] = (lambda shape: M.SegNet(width=24), {"train": ((16, 3, s, s), True)}, 8, True)
+    cal = ctx.calibrate_many(jobs)   # the networks share the chapter's time budget
     trains = {"resnet": not c.resnet_checkpoint, "vit": not c.vit_checkpoint}
     parts = {
         "classifiers": sum(e * steps(16) * cal[k]["train"].seconds

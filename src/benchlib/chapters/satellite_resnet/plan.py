@@ -112,7 +112,8 @@ def _estimate(ctx, c: Config, shapes: dict) -> Estimate:
         t, v = split_train_val(D.Scene("", np.empty((0, 0, 0)), np.broadcast_to(np.uint8(0), (h, w))), scfg)
         n_train, n_val = n_train + len(t), n_val + len(v)
     test_tiles = sum(len(tile_windows(h, w, c.infer_tile, c.infer_stride)) for _, h, w, _ in shapes["test"])
-    epochs = 2 * c.max_epochs if c.monitor == "f1" else c.max_epochs
+    # fit's bound: the step schedule may add up to max_epochs plateau epochs; one cycle runs max_epochs
+    epochs = 2 * c.max_epochs if c.monitor == "f1" and c.schedule == "step" else c.max_epochs
     steps = math.ceil(n_train / c.batch)
     val_batches = math.ceil(n_val / c.batch)
     parts = {"training": 0.0, "evaluation": 0.0, "refinement": 0.0}
@@ -120,6 +121,7 @@ def _estimate(ctx, c: Config, shapes: dict) -> Estimate:
              f"{c.batch} at {c.crop} px ({n_train} training tiles, {n_val} validation crops); "
              f"{test_tiles} test tiles of {c.infer_tile} px per evaluation"]
     names = list(dict.fromkeys([*c.models, *[n for n in c.refine_models if n in c.models]]))
+    jobs = {}
     for name in names:
         with torch.device("meta"):   # no memory: only the input-side multiple is read
             mult = getattr(build_model(name, in_channels=bands, width=c.width), "multiple", 1)
@@ -129,8 +131,10 @@ def _estimate(ctx, c: Config, shapes: dict) -> Estimate:
                    "infer": ((4, bands, side, side), False)}
         if name in c.refine_models:
             shapes_["refine"] = ((c.batch, bands, c.refine_crop, c.refine_crop), True)
-        cal = ctx.calibrate(lambda shape, n=name: build_model(n, in_channels=bands, width=c.width), shapes_, mult,
-                            convnet=True)
+        jobs[name] = (lambda shape, n=name: build_model(n, in_channels=bands, width=c.width), shapes_, mult, True)
+    cals = ctx.calibrate_many(jobs)   # the networks share the chapter's time budget
+    for name in names:
+        cal = cals[name]
         evaluation = math.ceil(test_tiles / 4) * cal["infer"].seconds
         if name in c.models:
             parts["training"] += c.n_seeds * epochs * (steps * cal["train"].seconds + val_batches * cal["val"].seconds)
@@ -144,7 +148,6 @@ def _estimate(ctx, c: Config, shapes: dict) -> Estimate:
             parts["refinement"] += c.n_seeds * (len(shapes["test"]) * steps_both * cal["refine"].seconds
                                                 + 2 * evaluation)
         basis.append(f"{DISPLAY_NAMES[name]}: training step {cal['train'].seconds:.3g} s "
-                     f"({cal['train'].describe()}), forward of 4 test tiles {cal['infer'].seconds:.3g} s "
-                     f"({cal['infer'].describe()})")
+                     f"({cal['train'].describe()}); forward of 4 test tiles {cal['infer'].seconds:.3g} s")
     basis.append(f"on {ctx.device} with {ctx.threads} thread(s); data loading and bootstrap not counted")
     return Estimate(sum(parts.values()), parts, basis, upper_bound=True)
