@@ -749,7 +749,7 @@ def counts(claims_frame: pd.DataFrame) -> dict:
     if not len(claims_frame):
         return {k: 0 for k in (*VERDICTS, BY_CONSTRUCTION)}
     v = claims_frame["verdict"].astype(str)
-    bc = (claims_frame["by_construction"].fillna("").astype(str).str.len() > 0
+    bc = (claims_frame["by_construction"].astype(object).fillna("").astype(str).str.len() > 0
           if "by_construction" in claims_frame else pd.Series(False, index=claims_frame.index))
     out = {k: int((v == k).sum()) for k in VERDICTS}
     out[BY_CONSTRUCTION] = int(((v == "held") & bc).sum())
