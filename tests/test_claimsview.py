@@ -150,33 +150,62 @@ def _png(arr) -> bytes:
     return buf.getvalue()
 
 
-def _photo(n=320, seed=0):
+def _photo(n=320, seed=0, width=None):
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:n, 0:n] / n
+    y, x = np.mgrid[0:n, 0:(width or n)] / n
     img = np.stack([np.sin(6 * x + 3 * y), np.cos(5 * y - 2 * x), np.sin(9 * x * y)], -1) * 90 + 128
     return np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
 
 
 def test_lighten_images_makes_photos_jpeg_and_explorer_frames_webp_and_leaves_drawings_alone():
-    photo, drawing = _png(_photo()), _png(np.full((200, 300, 3), 255, np.uint8))
+    photo, drawing = _png(_photo(width=1200)), _png(np.full((200, 300, 3), 255, np.uint8))
     assert len(photo) > book.RECODE_MIN_BYTES and len(drawing) < book.RECODE_MIN_BYTES
+    rng = np.random.default_rng(1)   # a wide drawing with sixteen flat colours: JPEG saves too little
+    wide = _png(rng.integers(0, 256, (16, 3)).astype(np.uint8)[np.kron(rng.integers(0, 16, (150, 500)),
+                                                                       np.ones((2, 2), int))])
+    assert len(wide) > book.RECODE_MIN_BYTES
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("")
     cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(p).decode()},
-                                           metadata={"image/png": {"width": 320}}) for p in (photo, drawing)]
+                                           metadata={"image/png": {"width": 320}}) for p in (photo, drawing, wide)]
     nb.cells = [cell]
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"img": {
         "model_name": "ImageModel", "state": {"format": "png"},
         "buffers": [{"path": ["value"], "encoding": "base64", "data": base64.b64encode(photo).decode()}]}}}}
     before, after = book.lighten_images(nb)
+    from PIL import Image
+
     jpeg = base64.b64decode(cell.outputs[0]["data"]["image/jpeg"])
     assert jpeg[:2] == b"\xff\xd8" and "image/png" not in cell.outputs[0]["data"]
+    assert Image.open(io.BytesIO(jpeg)).size == (1000, 267)       # 1200 × 320 → the 1000 px cap
+    assert cell.outputs[2]["data"]["image/png"] == base64.b64encode(wide).decode()   # kept as it was
     assert cell.outputs[0]["metadata"] == {"image/jpeg": {"width": 320}}
     assert list(cell.outputs[1]["data"]) == ["image/png"]          # small drawing: untouched
     model = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]["img"]
     webp = base64.b64decode(model["buffers"][0]["data"])
     assert model["state"]["format"] == "webp" and webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
-    assert before == 2 * len(photo) and after == len(jpeg) + len(webp) and after <= 0.7 * before
+    assert Image.open(io.BytesIO(webp)).size == (772, 206)       # a frame: the column's 772 px
+    assert before == 2 * len(photo) and after == len(jpeg) + len(webp)
+
+
+def test_recode_to_png_narrows_a_wide_line_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(20, 3), dpi=100)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        ax.plot(np.cumsum(rng.normal(size=400)), lw=0.8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    narrower = book._recode(buf.getvalue(), "png", 1000)
+    assert Image.open(io.BytesIO(narrower)).size == (1000, 150)
+    assert len(narrower) <= 0.7 * len(buf.getvalue())
+    assert book._recode(narrower, "png", 1000) is None        # nothing left to gain: left alone
 
 
 def test_slim_drops_source_maps_translations_ttf_twins_and_download_widget_state(tmp_path):
@@ -188,13 +217,20 @@ def test_slim_drops_source_maps_translations_ttf_twins_and_download_widget_state
     (html / "_static" / "s.css").write_text("p{}\n/*# sourceMappingURL=s.css.map */")
     for name in ("f.ttf", "f.woff2", "g.ttf"):
         (html / "_static" / name).write_bytes(b"font")
+    (html / "_static" / "hm").mkdir()
+    for name in ("1a.woff2", "2b.woff", "3c.woff2", "4d.woff"):
+        (html / "_static" / "hm" / name).write_bytes(b"font")
+    (html / "_static" / "only").mkdir()
+    (html / "_static" / "only" / "x.woff").write_bytes(b"font")
     nb = nbformat.v4.new_notebook()
     nb.metadata["widgets"] = {"state": {}}
     nb.cells = [nbformat.v4.new_markdown_cell("kept")]
     (html / "_sources").mkdir()
     nbformat.write(nb, html / "_sources" / "c.ipynb")
     book.slim(html)
-    assert sorted(p.name for p in (html / "_static").iterdir()) == ["a.js", "f.woff2", "g.ttf", "s.css"]
+    assert sorted(p.name for p in (html / "_static").iterdir()) == ["a.js", "f.woff2", "g.ttf", "hm", "only", "s.css"]
+    assert sorted(p.name for p in (html / "_static" / "hm").iterdir()) == ["1a.woff2", "3c.woff2"]
+    assert [p.name for p in (html / "_static" / "only").iterdir()] == ["x.woff"]     # no WOFF2 beside it: kept
     assert (html / "_static" / "a.js").read_text() == "var a = 1;" and (html / "_static" / "s.css").read_text() == "p{}"
     again = json.loads((html / "_sources" / "c.ipynb").read_text())
     assert "widgets" not in again["metadata"] and "".join(again["cells"][0]["source"]) == "kept"

@@ -33,8 +33,11 @@ LONG_LOG_LINES = 12           # a cell that only prints more lines than this (a 
 WARNINGS_FILE = "build-warnings.txt"
 # Weight: the book is read offline and copied around, so photos travel as JPEG / WebP.
 RECODE_MIN_BYTES = 60_000     # smaller images are left alone
+# The text column is 772 px wide at 1400 px: an explorer frame is shown at most that wide, a figure
+# a little wider keeps some sharpness for a zoom; more pixels only weigh.
+MAX_FRAME_PX, MAX_OUTPUT_PX = 772, 1000
 RECODE_MAX_RATIO = 0.7        # keep the lossy copy only when it saves ≥ 30 % (photos do; line plots don't)
-JPEG_QUALITY, WEBP_QUALITY = 85, 72   # WebP 72: an explorer frame ≈ 8 KB, its text still crisp
+JPEG_QUALITY, WEBP_QUALITY = 80, 70   # WebP 70: an explorer frame ≈ 8–12 KB, its text still crisp
 
 # --------------------------------------------------------------------------- no machine paths in pages
 # Absolute paths that say where this book was built (temporary and staging folders, home folders,
@@ -121,8 +124,9 @@ def scrub_notebook(nb, scrub) -> None:
 
 
 # --------------------------------------------------------------------------- lighter images
-def _recode(png: bytes, fmt: str) -> bytes | None:
-    """The PNG as JPEG or WebP when that saves enough, else None."""
+def _recode(png: bytes, fmt: str, max_width: int | None = None) -> bytes | None:
+    """The PNG as JPEG, WebP or (`fmt` "png") PNG, at most `max_width` px wide, when that saves
+    enough, else None."""
     from PIL import Image
 
     try:
@@ -130,6 +134,13 @@ def _recode(png: bytes, fmt: str) -> bytes | None:
         im.load()
     except Exception:   # not an image PIL reads: leave it as it is
         return None
+    if max_width and im.width > max_width:
+        im = im.resize((max_width, max(1, round(im.height * max_width / im.width))), Image.LANCZOS)
+    if fmt == "png":
+        buf = io.BytesIO()
+        im.save(buf, "PNG", optimize=True)
+        out = buf.getvalue()
+        return out if len(out) <= RECODE_MAX_RATIO * len(png) else None
     if im.mode in ("RGBA", "LA", "P"):
         im = im.convert("RGBA")
         flat = Image.new("RGB", im.size, "white")
@@ -159,15 +170,18 @@ def lighten_images(nb) -> tuple[int, int]:
             raw = base64.b64decode("".join(b64) if isinstance(b64, list) else b64)
             if len(raw) < RECODE_MIN_BYTES:
                 continue
-            new = _recode(raw, "jpeg")
+            # a photo-like figure as JPEG; a drawing stays PNG, made narrower if it is very wide
+            new, mime = _recode(raw, "jpeg", MAX_OUTPUT_PX), "image/jpeg"
+            if new is None:
+                new, mime = _recode(raw, "png", MAX_OUTPUT_PX), "image/png"
             if new is None:
                 continue
             before, after = before + len(raw), after + len(new)
             del data["image/png"]
-            data["image/jpeg"] = base64.b64encode(new).decode("ascii")
+            data[mime] = base64.b64encode(new).decode("ascii")
             meta = o.get("metadata", {})
             if "image/png" in meta:
-                meta["image/jpeg"] = meta.pop("image/png")
+                meta[mime] = meta.pop("image/png")
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for model in state.values():
         if model.get("model_name") != "ImageModel" or model.get("state", {}).get("format") != "png":
@@ -178,7 +192,7 @@ def lighten_images(nb) -> tuple[int, int]:
             raw = base64.b64decode(buf["data"])
             if len(raw) < RECODE_MIN_BYTES // 4:
                 continue
-            new = _recode(raw, "webp")
+            new = _recode(raw, "webp", MAX_FRAME_PX)
             if new is None:
                 continue
             before, after = before + len(raw), after + len(new)
@@ -312,7 +326,7 @@ SOURCE_MAP_REF = re.compile(r"\n?(?://|/\*)# sourceMappingURL=\S+?(?:\s*\*/)?\s*
 
 def slim(html: Path) -> None:
     """What a reader never needs, out of the built book: the themes' source maps (and the comments
-    pointing to them), their build-time translations, TrueType copies of WOFF2 fonts, and the widget state inside the downloadable notebooks (`_sources/`: the
+    pointing to them), their build-time translations, TrueType and WOFF copies of WOFF2 fonts, and the widget state inside the downloadable notebooks (`_sources/`: the
     explorers live on the pages; in Jupyter they are recomputed with a kernel), so each executed
     notebook is downloadable once, without a second copy of every explorer frame."""
     for p in html.rglob("*.map"):
@@ -323,6 +337,12 @@ def slim(html: Path) -> None:
     for p in html.rglob("*.ttf"):
         if p.with_suffix(".woff2").is_file():
             p.unlink()
+    # the widgets' icon fonts: WOFF2 and WOFF under hashed names, WOFF2 listed first in every font-face
+    for folder in {p.parent for p in html.rglob("*.woff")}:
+        woff, woff2 = sorted(folder.glob("*.woff")), list(folder.glob("*.woff2"))
+        if len(woff2) >= len(woff):
+            for p in woff:
+                p.unlink()
     for p in [*html.rglob("*.js"), *html.rglob("*.css")]:
         text = p.read_text(encoding="utf-8", errors="surrogateescape")
         new = SOURCE_MAP_REF.sub("", text)

@@ -121,14 +121,15 @@ def static_explorer(controls: dict, draw, max_states: int = MAX_STATES, max_posi
     was precomputed (`note` adds to it)."""
     values = grid(controls, max_states, max_positions)
     names = list(controls)
+    # one layout for every frame: never wider than the page's column (a wide figure scales down
+    # instead of scrolling), and one model on the page instead of one per frame
+    frame_layout = widgets.Layout(max_width="100%", height="auto")
     shown = {n: _static_control(n, controls[n], values[n]) for n in names}
     links = []
 
     def build(level: int, fixed: dict):
         if level == len(names):
-            # never wider than the page's column (a wide figure scales down instead of scrolling)
-            return widgets.Image(value=figure_png(draw(**fixed)), format="png",
-                                 layout=widgets.Layout(max_width="100%", height="auto"))
+            return widgets.Image(value=figure_png(draw(**fixed)), format="png", layout=frame_layout)
         name = names[level]
         stack = widgets.Stack([build(level + 1, {**fixed, name: v}) for v in values[name]],
                               selected_index=shown[name].index)

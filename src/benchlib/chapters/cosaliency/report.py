@@ -383,7 +383,7 @@ def explorer_figure(run: Run, key: str, index: int, threshold: int):
     """One image: every method's map (top) and its binarisation at `threshold` (bottom), with
     precision / recall / F of that binarisation (SaliencyMeter's per-image curves at t)."""
     it = run.splits[key].test.items[index]
-    fig, axes = plt.subplots(2, len(SHOWN) + 1, figsize=(2.2 * (len(SHOWN) + 1), 4.6))
+    fig, axes = plt.subplots(2, len(SHOWN) + 1, figsize=(1.75 * (len(SHOWN) + 1), 3.8))
     axes[0, 0].imshow(it.image)
     axes[0, 0].set_title(f"{it.id}", fontsize=9)
     axes[1, 0].imshow(it.gt, cmap="gray")
@@ -420,6 +420,6 @@ def explorer(run: Run):
     def draw(key, index, threshold):
         return explorer_figure(run, key, index, threshold)
 
-    # the static book: 2 datasets × 10 images × 4 thresholds (each frame ≈ 20 KB on the page)
-    return redraw_on_change({"key": ds, "index": img, "threshold": thr}, draw, max_states=80,
-                            max_positions={"index": 10, "threshold": 4})
+    # the static book: 2 datasets × 8 images × 4 thresholds (each frame ≈ 15 KB on the page)
+    return redraw_on_change({"key": ds, "index": img, "threshold": thr}, draw, max_states=64,
+                            max_positions={"index": 8, "threshold": 4})

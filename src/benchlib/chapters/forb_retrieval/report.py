@@ -440,16 +440,16 @@ def explorer(run, k: int = 5):
     q = run.data.queries
     method = W.Dropdown(options=list(run.runs), description="method")
     if static_mode():
-        # the static book: the retrieval methods (not the random-init floors: the tables have them) over
-        # a sample of queries spread over difficulties and types; a grid over difficulty × type × query
-        # would be thousands of frames, each ≈ 10 KB on the page
-        shown = [m for m in run.runs if "random init" not in m] or list(run.runs)
+        # the static book: the retrieval methods (not the random-init floors nor the colour-histogram
+        # baseline: the tables have them) over a sample of queries spread over difficulties and types;
+        # a grid over difficulty × type × query would be thousands of frames, each ≈ 10 KB on the page
+        shown = [m for m in run.runs if "random init" not in m and "histogram" not in m] or list(run.runs)
         method = W.Dropdown(options=shown, description="method")
         sample = static_queries(run)
         pos = W.IntSlider(0, 0, len(sample) - 1, description="query", continuous_update=False)
         note = (f"The {len(sample)} queries are {len(sample) // max(1, q['difficulty'].nunique())} per difficulty, "
-                f"the object types in turn, of {len(q)}; difficulty and type filters, and the "
-                f"{len(run.runs) - len(shown)} random-init floors, are in Jupyter.")
+                f"the object types in turn, of {len(q)}; difficulty and type filters, and the other "
+                f"{len(run.runs) - len(shown)} methods (random-init floors, colour histogram), are in Jupyter.")
         return redraw_on_change({"method": method, "position": pos},
                                 lambda method, position: explorer_figure(run, method, position=position, k=k,
                                                                          queries=sample, panel=1.3),
