@@ -324,6 +324,18 @@ def _satterthwaite(terms) -> float:
     return var * var / den if den > 0 else math.inf
 
 
+def _varies(m: Measurement, est: float) -> bool:
+    """Whether the statistic takes another value on parts of the data (each seed alone, each half of
+    the units); when it does not (e.g. an F1 of 0 with no true positive anywhere), a zero-width
+    interval is what any resampling would give too."""
+    parts = [a.mean(axis=0) for a in m.per_seed]
+    for half in (slice(0, None, 2), slice(1, None, 2)):
+        if all(a[half].shape[0] for a in m.per_seed):
+            parts.append(np.mean([a[half].mean(axis=0) for a in m.per_seed], axis=0))
+    vals = np.asarray(m.stat(np.stack(parts)) if m.batched else [m.stat(p) for p in parts], float)
+    return not np.allclose(vals, est, rtol=1e-12, atol=1e-12)
+
+
 def analyse(m: Measurement, level: float = 0.95) -> Analysis:
     """Effect, interval, standard error and variance components of a measurement (see the module)."""
     x = m.column_means()
@@ -345,9 +357,9 @@ def analyse(m: Measurement, level: float = 0.95) -> Analysis:
     plain = lin(m.stat)
     if plain is None or not plain[0]:
         return nan
-    if all(v == 0 for v, _ in plain[0]) and any(a.std(axis=0).max() > 0 for a in m.per_seed):
-        # a flat statistic of varying data (ranks, thresholds): its linearisation says nothing about
-        # its spread, so no interval rather than a falsely exact one
+    if all(v == 0 for v, _ in plain[0]) and _varies(m, est):
+        # flat at the means (a rank, a threshold) yet different on parts of the data: the
+        # linearisation says nothing about its spread, so no interval rather than a falsely exact one
         return nan
     terms, sd_s, sd_u, sd_r = plain
     se = math.sqrt(sum(v for v, _ in terms))

@@ -56,7 +56,7 @@ class Config:
     monitor: str = "f1"
     optimizer: str = "adamw"
     schedule: str = "onecycle"
-    normalise: str = "scene"
+    normalise: str = "train"
     refine_small: float = 0.07
     refine_large: float = 0.15
     refine_lr: float = 0.005
