@@ -126,30 +126,24 @@ def test_attention_networks_are_fitted_over_batches_and_scaled_by_flops(monkeypa
     assert cal.confidence == "medium" and "by FLOPs" in cal.how
 
 
-def test_budget_shares_follow_parameters_and_unused_time_flows_on(monkeypatch):
-    """Three networks of 3, 1 and 1 million parameters on one worker with 10 s: the largest goes
-    first with 3/5 of the time; the next share is worked out from what is left when it starts."""
+def test_budget_shares_are_equal_and_unused_time_flows_on(monkeypatch):
+    """Three networks on one worker with 9 s: the first gets a third; the next share is worked out
+    from what is left when it starts (the first used only 1 s: the second gets half of 8 s)."""
     now = [0.0]
     monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
-    ends = {}
+    ends = []
 
     def fake(build, shapes, device, multiple, convnet, threads=1, end=None):
-        ends[build.n] = end
-        now[0] += 1.0   # each job uses 1 s
-        return {"s": build.n}
+        ends.append(end)
+        now[0] += build   # the job's own time
+        return {"s": build}
 
     monkeypatch.setattr(T, "calibrate", fake)
-    monkeypatch.setattr(T, "_parameters_on_meta", lambda build, shapes: build.n)
-
-    class B:
-        def __init__(self, n):
-            self.n = n
-
-    got = T.calibrate_many({k: (B(n), {"s": ((1, 3, 8, 8), True)}, 1, True) for k, n in
-                            (("a", 1e6), ("b", 3e6), ("c", 1e6))}, "cpu", deadline=10.0, workers=1)
-    assert list(got) == ["a", "b", "c"] and got["b"] == {"s": 3e6}
-    assert ends[3e6] == pytest.approx(6.0)          # first: 10 s × 3/5
-    assert ends[1e6] in (pytest.approx(1.0 + 9.0 / 2), pytest.approx(2.0 + 8.0))   # then half of 9 s, then the rest
+    got = T.calibrate_many({k: (t, {"s": ((1, 3, 8, 8), True)}, 1, True) for k, t in (("a", 1.0), ("b", 2.0),
+                                                                                    ("c", 1.0))},
+                           "cpu", deadline=9.0, workers=1)
+    assert list(got) == ["a", "b", "c"] and got["b"] == {"s": 2.0}
+    assert ends == pytest.approx([3.0, 1.0 + 8.0 / 2, 3.0 + 6.0])
 
 
 def test_cuda_path_times_each_shape_as_it_is(monkeypatch):

@@ -35,6 +35,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -134,17 +135,37 @@ def _loss(out):
     return sum(parts) if parts else None
 
 
-def _on_meta(build, shape):
+# Builders that failed to build on the meta device (they compute values while building): not
+# tried there again (a SAM 2 build costs 0.35 s of hydra configuration each time).
+_NOT_ON_META = weakref.WeakSet()
+
+
+def _build_on_meta(build, shape):
+    """build(shape) on the meta device, or None when the builder cannot build there."""
     import torch
 
+    try:
+        if build in _NOT_ON_META:
+            return None
+    except TypeError:   # not weak-referenceable: just try
+        pass
     try:
         # builders that load weight files copy them into meta parameters (a no-op torch warns about
         # once per tensor); the values do not matter for counting or timing
         with torch.device("meta"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*meta parameter.*", category=UserWarning)
             return build(tuple(shape))
-    except Exception:  # noqa: BLE001 - some builders compute values while building: build, then move
-        return build(tuple(shape)).to("meta")
+    except Exception:  # noqa: BLE001 - remembered, and built on the CPU by the callers
+        try:
+            _NOT_ON_META.add(build)
+        except TypeError:
+            pass
+        return None
+
+
+def _on_meta(build, shape):
+    model = _build_on_meta(build, shape)
+    return model if model is not None else build(tuple(shape)).to("meta")
 
 
 def count_flops(build: Callable, shape: tuple, train: bool = False, model=None) -> float | None:
@@ -175,13 +196,8 @@ def _materialise(build, shape, device):
     initialisation leaves whatever the memory held)."""
     import torch
 
-    try:
-        with torch.device("meta"), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*meta parameter.*", category=UserWarning)
-            model = build(tuple(shape))
-    except Exception:  # noqa: BLE001 - some builders compute values while building
-        model = build(tuple(shape))
-    model = model.to_empty(device=device) if _on_device(model, "meta") else model.to(device)
+    model = _build_on_meta(build, shape)
+    model = model.to_empty(device=device) if model is not None else build(tuple(shape)).to(device)
     with torch.no_grad():
         params = list(model.parameters())
         n = max((p.numel() for p in params), default=0)
@@ -197,10 +213,6 @@ def _materialise(build, shape, device):
         for b in model.buffers():   # BatchNorm statistics: finite, variance 1
             b.fill_(1) if b.is_floating_point() else b.zero_()
     return model
-
-
-def _on_device(model, kind: str) -> bool:
-    return any(t.device.type == kind for t in (*model.parameters(), *model.buffers()))
 
 
 def _step(model, shape, train: bool, device):
@@ -461,8 +473,9 @@ def _calibrate_flops_cpu(build, shapes: dict, device, multiple: int, threads: in
         if exact:
             one, ratio = points[-1][1], 1.0
         else:
-            small = None if same_sides else (count_flops(build, red, train)   # on meta: nothing run
-                                             or count_flops(build, red, train, model=model))
+            # on meta (nothing run) when the builder builds there, else on the network in hand
+            small = None if same_sides else (count_flops(build, red, train) if build not in _NOT_ON_META
+                                             else count_flops(build, red, train, model=model))
             ratio = (flops / b) / small if flops and small else 1.0
             one = fixed + rate * ratio * b
         measured = points[-1][0]
@@ -523,26 +536,13 @@ def calibrate_convnet(build: Callable, shapes: dict, device, multiple: int = 1, 
     return calibrate(build, shapes, device, multiple, convnet=True, **kw)
 
 
-def _parameters_on_meta(build, shapes: dict) -> int:
-    """Parameters of the network, counted on the meta device (0 when it cannot be built there)."""
-    import torch
-
-    shape = next(iter(shapes.values()))[0]
-    try:
-        with torch.device("meta"), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning)
-            return sum(p.numel() for p in build(tuple(int(v) for v in shape)).parameters())
-    except Exception:  # noqa: BLE001 - no hint: the average share
-        return 0
-
-
 def calibrate_many(jobs: dict, device, threads: int = 1, deadline: float | None = None,
                    workers: int | None = None) -> dict:
     """{key: calibrate(build, shapes, device, multiple, convnet)} for jobs {key: (build, shapes,
-    multiple, convnet)}, on a CPU `workers` (default WORKERS, at most the cores) at once. The time
-    left before `deadline` is shared in proportion to the networks' parameters (a small input's
-    call costs about a pass over the weights), the largest first; each job's share is worked out
-    when it starts, so the time a job does not use goes to the ones after it."""
+    multiple, convnet)}, on a CPU `workers` (default WORKERS, at most the cores) at once. Each job
+    gets an equal share of the time left before `deadline` (per worker), worked out when it
+    starts, so the time a job does not use goes to the ones after it. (Shares by parameter count
+    starved the U-Nets, whose per-pixel cost is high for their size.)"""
     import torch
 
     device = torch.device(device)
@@ -552,31 +552,24 @@ def calibrate_many(jobs: dict, device, threads: int = 1, deadline: float | None 
     n = max(1, min(workers or WORKERS, os.cpu_count() or 1, len(keys))) if device.type == "cpu" else 1
     if deadline is None:
         deadline = time.perf_counter() + DEFAULT_BUDGET_S * math.ceil(len(keys) / n)
-    size = {k: _parameters_on_meta(jobs[k][0], jobs[k][1]) for k in keys} if len(keys) > 1 else {keys[0]: 1}
-    known = [v for v in size.values() if v > 0]
-    size = {k: v if v > 0 else (sum(known) / len(known) if known else 1) for k, v in size.items()}
-    order = sorted(keys, key=lambda k: -size[k])
-    lock, waiting = threading.Lock(), list(order)
+    lock, waiting = threading.Lock(), list(keys)
 
     def run(key):
         with lock:
-            share = size[key] / sum(size[k] for k in waiting)
+            rounds = math.ceil(len(waiting) / n)
             waiting.remove(key)
             now = time.perf_counter()
-            left = max(0.0, deadline - now)
-            end = now + min(left, left * min(n, len(waiting) + 1) * share)
+            end = now + max(0.0, deadline - now) / rounds
         build, shapes, multiple, convnet = jobs[key]
         return calibrate(build, shapes, device, multiple, convnet, threads=threads, end=end)
 
     if n == 1:
-        got = {k: run(k) for k in order}
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+        return {k: run(k) for k in keys}
+    from concurrent.futures import ThreadPoolExecutor
 
-        old = torch.get_num_threads()
-        try:
-            with ThreadPoolExecutor(n, thread_name_prefix="benchlib-plan") as ex:
-                got = dict(zip(order, ex.map(run, order)))
-        finally:
-            torch.set_num_threads(old)   # a worker's setting can reach the process-wide default
-    return {k: got[k] for k in keys}
+    old = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(n, thread_name_prefix="benchlib-plan") as ex:
+            return dict(zip(keys, ex.map(run, keys)))
+    finally:
+        torch.set_num_threads(old)   # a worker's setting can reach the process-wide default
