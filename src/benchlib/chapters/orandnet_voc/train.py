@@ -121,9 +121,12 @@ def train_orandnet(or_cams, and_cams, cfg, seed: int):
     seed_everything(seed)
     x = torch.from_numpy(np.concatenate(or_cams)[:, None])
     y = torch.from_numpy(np.concatenate(and_cams)[:, None])
-    return _fit(M.OrAndNet(), [x, y], lambda m, xb, yb: M.orand_loss(m(xb), yb), epochs=cfg.orand_epochs,
+    net = M.OrAndNet()
+    # the network's layout is in the checkpoint key: a state saved by another layout is not resumed
+    return _fit(net, [x, y], lambda m, xb, yb: M.orand_loss(m(xb), yb), epochs=cfg.orand_epochs,
                 lr=3e-3, batch=8, device=cfg.device, seed=seed, transform=_flip,
-                checkpoint=stage_checkpoint(cfg, "orandnet", seed, [x, y], epochs=cfg.orand_epochs))
+                checkpoint=stage_checkpoint(cfg, "orandnet", seed, [x, y], epochs=cfg.orand_epochs,
+                                            network=repr(net)))
 
 
 @torch.no_grad()
