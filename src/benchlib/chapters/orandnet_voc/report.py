@@ -208,6 +208,27 @@ def control_verdicts(run: Run, n_boot: int = 1000) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+TARGET_SLACK = 2.0  # points: issue 29's targets for ORANDNet on its complementary control
+
+
+def control_targets(run: Run, regime: str = "complementary") -> pd.DataFrame:
+    """Does ORANDNet learn the fusion its inputs make easy? On the complementary control its mIoU
+    should reach the naive ensemble's minus 2 points, and its recall the better input's minus 2
+    (means over the control's seeds)."""
+    if regime not in run.control:
+        return pd.DataFrame()
+    ctl = run.control[regime]
+    pt = lambda m, k: 100 * ctl.point("train_cms", m, k)  # noqa: E731
+    better = max((RESNET, VIT), key=lambda m: pt(m, "mrecall"))
+    rows = [("mIoU", pt(ORAND, "miou"), f"naive ensemble {pt(NAIVE, 'miou'):.1f} − {TARGET_SLACK:g}",
+             pt(NAIVE, "miou") - TARGET_SLACK),
+            ("recall", pt(ORAND, "mrecall"),
+             f"better input ({better.replace(RESNET, 'CAM 1').replace(VIT, 'CAM 2')}) "
+             f"{pt(better, 'mrecall'):.1f} − {TARGET_SLACK:g}", pt(better, "mrecall") - TARGET_SLACK)]
+    return pd.DataFrame([{"errors": regime, "score": s, "ORANDNet": v, "target": t, "target value": tv,
+                          "met": "yes" if v >= tv else "no"} for s, v, t, tv in rows])
+
+
 def control_figure(run: Run, index: int = 0):
     """One image of the control in both regimes: the two inputs, naive, OR, AND and ORANDNet."""
     methods = (RESNET, VIT, NAIVE, OR_, AND_, ORAND)
