@@ -373,7 +373,7 @@ def explorer_strip(run: Run, index: int, threshold: float, methods=(RESNET, VIT,
     pseudo-masks of `methods` at one background threshold, each titled with its mean per-class
     precision / recall / IoU on this image (the classes in its ground truth or prediction)."""
     s = run.seeds[0]
-    fig, axes = plt.subplots(1, 2 + len(methods), figsize=(1.6 * (2 + len(methods)), 2.25))
+    fig, axes = plt.subplots(1, 2 + len(methods), figsize=(1.4 * (2 + len(methods)), 2.05))
     _show(axes[0], run.train.images[index], run.train.ids[index])
     _show(axes[1], colorize(run.train.masks[index]), "ground truth")
     for ax, m in zip(axes[2:], methods):
