@@ -66,29 +66,41 @@ def test_fit_line_by_hand():
 
 def test_convnet_fit_gives_the_fixed_and_per_pixel_cost_back(monkeypatch):
     """Within a budget too short for the target (8×3×256² costs 5.34 s), the engine times 1-sample
-    inputs of 2 and 4 `multiple`s a side (4× apart), then the largest that fits, and carries the
-    fit to the target: the fixed cost counted once, not multiplied by the pixel ratio."""
+    inputs of 64 px a side (MIN_SIDE, 4 `multiple`s) and 192 (the first with 8× the pixels), then
+    the largest that fits, and carries the fit to the target: the fixed cost counted once, not
+    multiplied by the pixel ratio."""
     clock = FakeClock(monkeypatch)
     target = (8, 3, 256, 256)
     cal = T.calibrate(None, {"step": (target, True), "fwd": ((2, 3, 256, 256), False)}, "cpu", multiple=16,
-                      convnet=True, end=clock.now + 1.0)
-    assert clock.timed[:2] == [(1, 3, 32, 32), (1, 3, 64, 64)]
+                      convnet=True, end=clock.now + 2.0)
+    assert clock.timed == [(1, 3, 64, 64), (1, 3, 192, 192), (1, 3, 256, 256)]
     assert len(clock.timed) >= 3 and target not in clock.timed
-    assert sum(clock.cost(s) for s in clock.timed) <= 1.0 + clock.cost(clock.timed[-1])   # the budget held
+    assert sum(clock.cost(s) for s in clock.timed) <= 2.0   # the budget held
     assert cal["step"].seconds == pytest.approx(clock.cost(target))
     assert cal["fwd"].seconds == pytest.approx(clock.cost((2, 3, 256, 256)) / 3)   # a forward: ⅓ of a step
-    assert cal["step"].seconds < clock.FIXED * 8 * 256 * 256 / (32 * 32)           # what a plain ratio gives
+    assert cal["step"].seconds < clock.cost((1, 3, 64, 64)) * 8 * 256 * 256 / 64 ** 2   # what a plain ratio gives
     assert cal["step"].confidence == "medium" and cal["step"].busy == pytest.approx(1.0)
-    assert f"over {len(clock.timed)} size(s), 1×3×32×32 … " in cal["step"].describe()
+    assert "over 3 size(s), 1×3×64×64 … 1×3×256×256, ×" in cal["step"].describe()
 
 
 def test_the_target_itself_is_timed_when_the_fit_says_it_fits(monkeypatch):
     clock = FakeClock(monkeypatch)
-    target = (2, 3, 64, 64)   # 0.18 s
-    cal = T.calibrate(None, {"step": (target, True)}, "cpu", multiple=8, convnet=True, end=clock.now + 5.0)
-    assert clock.timed[-1] == target and len(clock.timed) == 3
+    target = (4, 3, 128, 128)   # 0.755 s
+    cal = T.calibrate(None, {"step": (target, True)}, "cpu", multiple=16, convnet=True, end=clock.now + 5.0)
+    assert clock.timed == [(1, 3, 64, 64), (2, 3, 128, 128), target]   # 8× the pixels, then the target
     assert cal["step"].seconds == pytest.approx(clock.cost(target))
-    assert cal["step"].confidence == "high" and cal["step"].describe().startswith("timed at 2×3×64×64")
+    assert cal["step"].confidence == "high" and cal["step"].describe().startswith("timed at 4×3×128×128")
+
+
+def test_tiny_calls_grow_past_the_timer_noise(monkeypatch):
+    """Calls under MIN_CALL_S are mostly overhead: the engine skips ahead to inputs that last, and
+    times a target that would itself be that short."""
+    clock = FakeClock(monkeypatch)
+    monkeypatch.setattr(FakeClock, "FIXED", 0.001)
+    cal = T.calibrate(None, {"step": ((2, 1, 96, 96), True)}, "cpu", multiple=8, convnet=True, end=clock.now + 0.01)
+    # 1×64² costs 0.042 s: a 2×96² call (0.185 s) is then timed whatever the tiny budget
+    assert clock.timed[0] == (1, 1, 64, 64) and len(clock.timed) == 2
+    assert cal["step"].seconds == pytest.approx(clock.cost((2, 1, 96, 96)))
 
 
 def test_a_spent_budget_still_gets_two_sizes_and_says_low(monkeypatch):
@@ -124,6 +136,18 @@ def test_attention_networks_are_fitted_over_batches_and_scaled_by_flops(monkeypa
     per_sample = clock.RATE * 64 * 64
     assert cal.seconds == pytest.approx(clock.FIXED + per_sample * 16)
     assert cal.confidence == "medium" and "by FLOPs" in cal.how
+
+
+def test_attention_network_with_a_spent_budget_times_one_batch_and_says_low(monkeypatch):
+    """Beside a busy machine a SAM-sized encoder is timed once: the plain FLOP ratio then counts
+    the fixed part (a pass over the weights) at every sample, an upper bound."""
+    clock = FakeClock(monkeypatch)
+    flops = {(1, 3, 256, 256): 64e9, (1, 3, 64, 64): 4e9}
+    monkeypatch.setattr(T, "count_flops", lambda build, shape, train=False, model=None: flops[tuple(shape)])
+    cal = T.calibrate(None, {"fwd": ((1, 3, 256, 256), True)}, "cpu", multiple=32, max_flops=4e9,
+                      end=clock.now)["fwd"]
+    assert clock.timed == [(1, 3, 64, 64)]
+    assert cal.seconds == pytest.approx(clock.cost((1, 3, 64, 64)) * 16) and cal.confidence == "low"
 
 
 def test_budget_shares_are_equal_and_unused_time_flows_on(monkeypatch):

@@ -41,8 +41,10 @@ from typing import Callable
 
 # One sample of a non-convolutional network is timed at sides shrunk to about this many FLOPs.
 CPU_CALIBRATION_FLOPS = 1e10
-# Speed-up of each thread beyond the first on a CPU: measured on this project's 2-core machine
-# (AMD EPYC, torch 2.14): a Prop-152 training step 1.94× faster on 2 threads than on 1.
+# Speed-up of each thread beyond the first on a CPU. Measured on this project's 2-core machine (AMD
+# EPYC, torch 2.14), a satellite training step of 8×4×256² on 2 threads against one thread's CPU
+# time: U-Net(19) 20.2 s vs 38.3 s (1.90×), Prop-152 13.8 s (12.3 s in issue 30) vs 23.8 s
+# (1.72–1.94×).
 THREAD_EFFICIENCY = 0.9
 # Networks timed at once on a CPU (one thread each).
 WORKERS = 2
@@ -51,8 +53,11 @@ DEFAULT_BUDGET_S = 8.0
 # A call shorter than this is mostly per-call overhead and timer noise: the inputs grow past it
 # before a rate is fitted (ORANDNet's 2-ms step at 1×1×32², carried ×128, gave 10× the real step).
 MIN_CALL_S = 0.05
-# Input sides tried for a convolutional network, in `multiple`s (then the batch is doubled).
+# Input sides tried for a convolutional network, in `multiple`s (then the batch is doubled), from
+# MIN_SIDE pixels: below it a network's activations sit in the caches and its per-pixel cost is
+# half that of a full-size step (U-Net(19): 39 µs per pixel fitted over 32² and 64², 73 µs at 8×256²).
 SIDE_STEPS = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+MIN_SIDE = 64
 CONFIDENCE = ("low", "medium", "high")
 
 
@@ -107,10 +112,6 @@ def _shape(s) -> str:
     return "×".join(str(int(v)) for v in s)
 
 
-def _sizes(sizes) -> str:
-    return ", ".join(_shape(s) for s, _ in sizes)
-
-
 def cpu_seconds(fn, repeats: int = 1) -> float:
     """CPU seconds of one call of `fn` (the least of `repeats`), counted over every thread of the
     process: for work outside torch that may start its own threads (OpenCV). Not to be run beside a
@@ -140,15 +141,20 @@ def _loss(out):
 _NOT_ON_META = weakref.WeakSet()
 
 
+def _builds_on_meta(build) -> bool:
+    """False once `build` has failed to build on meta (True while unknown)."""
+    try:
+        return build not in _NOT_ON_META
+    except TypeError:   # not weak-referenceable: unknown
+        return True
+
+
 def _build_on_meta(build, shape):
     """build(shape) on the meta device, or None when the builder cannot build there."""
     import torch
 
-    try:
-        if build in _NOT_ON_META:
-            return None
-    except TypeError:   # not weak-referenceable: just try
-        pass
+    if not _builds_on_meta(build):
+        return None
     try:
         # builders that load weight files copy them into meta parameters (a no-op torch warns about
         # once per tensor); the values do not matter for counting or timing
@@ -307,12 +313,14 @@ def _confidence(n_points: int, exact: bool, extrapolation: float, resid: float, 
     return "high"
 
 
-def _time_sizes(make_step, ladder: list, target: tuple | None, work, device, end: float) -> tuple[list, bool]:
+def _time_sizes(make_step, ladder: list, target: tuple | None, work, device, end: float,
+                min_sizes: int = 2, spread: float = 8.0) -> tuple[list, bool]:
     """Time calls of growing size from `ladder` (increasing work) toward `target`:
     1. the first input, then larger ones (skipping ahead) until a call lasts MIN_CALL_S — the
        target itself when a call of it would be as short;
-    2. one more, larger input (a fit needs two sizes that mean something) — these are timed
-       whatever the budget;
+    2. one more, with ≥ `spread` × the work (a fit needs two sizes that mean something) — timed
+       whatever the budget (with `min_sizes=1` the second only when it fits: a batch ladder's
+       single point over-counts only the weights' pass);
     3. while the fit so far predicts a call ends before `end`: the target itself, or else the
        largest ladder input that fits (a wide spread of sizes pins the rate down best), until three
        sizes are timed and the target is within 4× of the largest.
@@ -353,8 +361,12 @@ def _time_sizes(make_step, ladder: list, target: tuple | None, work, device, end
         pick = cheap[-1] if cheap else rest[0]
         rest = rest[rest.index(pick) + 1:]
         run(pick)
-    if rest and points:
-        run(rest.pop(0))
+    if rest and points:   # the next input with ≥ spread × the work of the last (pins the rate down)
+        far = [s for s in rest if work(s) >= spread * work(points[-1][0])]
+        pick = far[0] if far else rest[-1]
+        if min_sizes >= 2 or fits(pick):
+            rest.remove(pick)   # the smaller ones skipped stay available to a ladder without target
+            run(pick)
     while target is not None and points:
         if fits(target):
             if run(target):
@@ -362,7 +374,7 @@ def _time_sizes(make_step, ladder: list, target: tuple | None, work, device, end
             break
         if len(_meaningful(points)) >= 3 and work(target) <= 4 * work(points[-1][0]):
             break
-        ok = [s for s in rest if fits(s)]
+        ok = [s for s in rest if work(s) > work(points[-1][0]) and fits(s)]
         if not ok:
             break
         rest = rest[rest.index(ok[-1]) + 1:]
@@ -371,7 +383,7 @@ def _time_sizes(make_step, ladder: list, target: tuple | None, work, device, end
         run(rest.pop(0))
     if not points:
         raise RuntimeError(f"no input of {[_shape(s) for s in ladder]} could be timed")
-    return points, False
+    return sorted(points, key=lambda p: work(p[0])), False
 
 
 def _meaningful(points) -> list:
@@ -384,14 +396,16 @@ def _meaningful(points) -> list:
 # =========================================================================== per network
 def _conv_ladder(target: tuple, multiple: int) -> list:
     """Inputs of growing size on the way to `target` (a batch × channels × spatial shape): one
-    sample with sides of 2, 4, 6, 8, 12, … `multiple`s (capped at the target's), then the batch
-    doubled. The first two are 4× apart in pixels: at small inputs the fixed part (a pass over
+    sample with sides of 2, 4, 6, 8, 12, … `multiple`s from MIN_SIDE (capped at the target's), then
+    the batch doubled. The first two are 4× apart in pixels: at small inputs the fixed part (a pass over
     every weight: 1 s for Prop-152 on one thread) dwarfs the per-pixel part, and closer sizes
     leave the rate to the timing noise."""
     b, c, *sp = (int(v) for v in target)
     m = max(1, int(multiple))
     out = []
     for k in SIDE_STEPS:
+        if k * m < MIN_SIDE and (k + 1) * m <= max(sp):
+            continue
         s = (1, c, *[min(v, k * m) for v in sp])
         if s not in out:
             out.append(s)
@@ -462,11 +476,12 @@ def _calibrate_flops_cpu(build, shapes: dict, device, multiple: int, threads: in
         model = models[key]
         same_sides = red[2:] == shape[2:]
         # at the chapter's sides: batches on the way to its batch (which is timed when it fits);
-        # at reduced sides: three batches (the FLOP ratio carries the per-sample time)
+        # at reduced sides: batches 1, 2, 3 (the FLOP ratio carries the per-sample time)
         ladder = ([(k, *red[1:]) for k in (1, 2, 3, 4, 8, 16, 32, 64, 128) if k < b] if same_sides
                   else [(k, *red[1:]) for k in (1, 2, 3)])
         points, exact = _time_sizes(lambda s: _step(model, s, train, device), ladder,
-                                    shape if same_sides else None, lambda s: s[0], device, end)
+                                    shape if same_sides else None, lambda s: s[0], device, end, min_sizes=1,
+                                    spread=2.0)
         busy = sum(w for *_, w in points) / max(sum(t for _, t, _ in points), 1e-9)
         last = _meaningful(points)
         fixed, rate, resid = fit_line([(s[0], t) for s, t, _ in last])
@@ -474,7 +489,7 @@ def _calibrate_flops_cpu(build, shapes: dict, device, multiple: int, threads: in
             one, ratio = points[-1][1], 1.0
         else:
             # on meta (nothing run) when the builder builds there, else on the network in hand
-            small = None if same_sides else (count_flops(build, red, train) if build not in _NOT_ON_META
+            small = None if same_sides else (count_flops(build, red, train) if _builds_on_meta(build)
                                              else count_flops(build, red, train, model=model))
             ratio = (flops / b) / small if flops and small else 1.0
             one = fixed + rate * ratio * b
@@ -496,7 +511,7 @@ def _calibrate_cuda(build, shapes: dict, device, end: float) -> dict:
         if shape[1:] not in models:
             models[shape[1:]] = _materialise(build, shape, device)
         step = _step(models[shape[1:]], shape, train, device)
-        t0, _ = _timed(step, device)   # warm-up: lazy initialisation, cuDNN autotuning
+        _timed(step, device)   # warm-up: lazy initialisation, cuDNN autotuning
         times = []
         while len(times) < 3 and (not times or time.perf_counter() + min(times) <= end):
             times.append(_timed(step, device)[0])
@@ -536,13 +551,21 @@ def calibrate_convnet(build: Callable, shapes: dict, device, multiple: int = 1, 
     return calibrate(build, shapes, device, multiple, convnet=True, **kw)
 
 
+def _parameters(build, shapes: dict) -> int:
+    """Parameters of the network, counted on meta (0 when it does not build there)."""
+    shape = next(iter(shapes.values()))[0]
+    model = _build_on_meta(build, tuple(int(v) for v in shape))
+    return 0 if model is None else sum(p.numel() for p in model.parameters())
+
+
 def calibrate_many(jobs: dict, device, threads: int = 1, deadline: float | None = None,
                    workers: int | None = None) -> dict:
     """{key: calibrate(build, shapes, device, multiple, convnet)} for jobs {key: (build, shapes,
     multiple, convnet)}, on a CPU `workers` (default WORKERS, at most the cores) at once. Each job
     gets an equal share of the time left before `deadline` (per worker), worked out when it
-    starts, so the time a job does not use goes to the ones after it. (Shares by parameter count
-    starved the U-Nets, whose per-pixel cost is high for their size.)"""
+    starts, so the time a job does not use goes to the ones after it (shares by parameter count
+    starved the U-Nets, whose per-pixel cost is high for their size); the largest start first.
+    Returns the jobs in their given order."""
     import torch
 
     device = torch.device(device)
@@ -552,7 +575,10 @@ def calibrate_many(jobs: dict, device, threads: int = 1, deadline: float | None 
     n = max(1, min(workers or WORKERS, os.cpu_count() or 1, len(keys))) if device.type == "cpu" else 1
     if deadline is None:
         deadline = time.perf_counter() + DEFAULT_BUDGET_S * math.ceil(len(keys) / n)
-    lock, waiting = threading.Lock(), list(keys)
+    # the largest networks first (by parameters, where they build on meta): two workers then end
+    # together instead of one timing ViT-H alone at the end
+    order = sorted(keys, key=lambda k: -_parameters(jobs[k][0], jobs[k][1])) if n > 1 else keys
+    lock, waiting = threading.Lock(), list(order)
 
     def run(key):
         with lock:
@@ -570,6 +596,7 @@ def calibrate_many(jobs: dict, device, threads: int = 1, deadline: float | None 
     old = torch.get_num_threads()
     try:
         with ThreadPoolExecutor(n, thread_name_prefix="benchlib-plan") as ex:
-            return dict(zip(keys, ex.map(run, keys)))
+            got = dict(zip(order, ex.map(run, order)))
+        return {k: got[k] for k in keys}
     finally:
         torch.set_num_threads(old)   # a worker's setting can reach the process-wide default
