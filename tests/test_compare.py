@@ -306,6 +306,7 @@ def test_summary_shows_this_run_against_the_reference(tmp_path):
     assert "| demo | 1/3 | 1 | 1 | 2/2 | 1/2 | 1 |" in block
     conflicts = block.split("### Conflicts")[1].split("###")[0]
     assert "demo: prop_beats_unet: held → contradicted" in conflicts
+    assert "A conflict marks a **fragile** claim" in block   # the page says what a conflict means
     assert "demo: deeper_is_better: inconclusive → held" in block.split("### Moves")[1].split("###")[0]
     assert "params_M" in block.split("### Deterministic numbers that differ")[1]
     page_dir = tmp_path / "page"
@@ -314,6 +315,8 @@ def test_summary_shows_this_run_against_the_reference(tmp_path):
     assert block in page and page.index(block) < page.index("## Downloads")
     # no reference for the profile: no block
     assert reference_section("smoke", res, ref) == ""
+    _write_chapter(res / "default" / "demo")                  # the same verdicts: no fragility paragraph
+    assert "fragile" not in reference_section("default", res, ref)
     assert "against the reference" not in summary_markdown("default", ["demo"], {}, res, page_dir,
                                                            reference_root=tmp_path / "none")
 

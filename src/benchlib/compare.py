@@ -536,6 +536,12 @@ def comparison_markdown(r: Report, reference: str) -> str:
     if r.chapters_only_a or r.chapters_only_b:
         out += [f"Not compared — only in the reference: {', '.join(r.chapters_only_a) or '-'}; "
                 f"only in this run: {', '.join(r.chapters_only_b) or '-'}.", ""]
+    if any(c.conflicts for c in r.chapters):
+        out += ["A conflict marks a **fragile** claim: each interval covers the training seeds and test units "
+                "of one synthetic twin, but a run with another base seed also draws another twin (its scenes, "
+                "sensors, distortions), which no interval covers. A claim held on one twin and contradicted on "
+                "the other depends on how the twin was drawn, so neither verdict generalises; the claims listed "
+                "below are fragile in that sense.", ""]
     for title, items in (("Conflicts", [x.text() for c in r.chapters for x in c.conflicts]),
                          ("Moves", [x.text() for c in r.chapters for x in c.moves]),
                          ("Deterministic numbers that differ", [x.text() for c in r.chapters for x in c.differs]),

@@ -55,7 +55,7 @@ def test_record_rows(run):
     assert np.isnan(speed["ci_low"])  # the CI is the claim's (geometric mean), not this row's
     assert f.loc[("published", "SAM 2.1 Hiera-B+ / SAM ViT-B", "encoder speed ratio"), "paper_value"] == \
         pytest.approx(130.1 / 76.7)
-    assert f.loc[("1", "SAM ViT-B", "measured whole / composed from blocks"), "value"] == pytest.approx(1.25)
+    assert f.loc[("1", "SAM ViT-B", "time measured whole / composed from blocks"), "value"] == pytest.approx(1.25)
     assert f.loc[("1", "SAM", "video s/frame (frames 1…N-1)"), "value"] == pytest.approx(2.0)
     assert f.loc[("1", "SAM 2.1 Hiera-B+", "video memory attention + memory encoder s/frame"), "value"] == \
         pytest.approx(0.15)
@@ -103,7 +103,7 @@ def test_native_round_rows_and_protocol(run):
     cpu = res.frame[res.frame["metric"] == "encoder CPU-time ratio (calling thread)"].set_index(["method", "subset"])
     assert cpu.loc[("SAM 2.1 Hiera-B+ / SAM ViT-B", "1024², this machine"), "value"] == pytest.approx(24 / 9)
     assert ("SAM 2.1 Hiera-B+ / SAM ViT-H", "1024², this machine") not in cpu.index  # composed: no CPU time
-    assert f.loc[("1", "SAM ViT-B", "measured whole / composed from blocks, 1024²"), "value"] == pytest.approx(1.5)
+    assert f.loc[("1", "SAM ViT-B", "time measured whole / composed from blocks, 1024²"), "value"] == pytest.approx(1.5)
     p = R.timing_protocol(run).set_index("size")
     assert p.loc["1024²", "timed rounds"] == 1 and p.loc["1024²", "warm-up rounds"] == 0
     assert p.loc["384²", "timed rounds"] == 6 and "ViT-B also" in p.loc["1024²", "composed from per-block timings"]

@@ -147,7 +147,7 @@ def _record_ratios(res, run) -> None:
         if np.isfinite(f):
             r = paired_ratio(run, "vit_b", COMPOSITION_CHECK, native)
             size = f", {timing['vit_b']['resolution']}²" if native else ""
-            res.add("1", "SAM ViT-B", f"measured whole / composed from blocks{size}", f, dataset=RANDOM_IMAGE,
+            res.add("1", "SAM ViT-B", f"time measured whole / composed from blocks{size}", f, dataset=RANDOM_IMAGE,
                     subset="Computational Efficiency", n=len(r),
                     note=f"check of the per-block composition used for ViT-H: median of paired rounds, {_spread(r)}")
 
