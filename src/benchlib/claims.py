@@ -386,9 +386,6 @@ def interval(measurement: Measurement, level: float = 0.95, n_boot=None, seed=No
     return (a.low, a.high)
 
 
-hierarchical_ci = interval   # the old name, for callers not yet moved
-
-
 def verdict_from_ci(lo: float, hi: float, direction: int, margin: float) -> str:
     """held: the interval (of effect − reference) is clear of the claimed size in the claimed direction;
     contradicted: wholly on the other side of it; inconclusive otherwise."""
@@ -797,6 +794,13 @@ def power_table(claims_frame: pd.DataFrame, min_seeds: int = 3) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- helpers for chapters
+def not_claimed_rows(entries) -> list[dict]:
+    """A chapter's `report.not_claimed()` from (statement, source, reason) triples: the paper's
+    statements the chapter does not judge, where they are, and why not."""
+    return [{"statement": st, "source": src, "reason": why} for st, src, why in entries]
+
+
+
 def degenerate_guard(name: str, score: Callable, floor: float, what: str = "score") -> Precondition:
     """Precondition: the model `name` is not at the floor (`score(run)` per seed must all exceed
     `floor`), e.g. a trained network's F1 above 5 points."""

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from benchlib.claims import difference, interval, single
+from benchlib.claims import difference, interval, not_claimed_rows, single
 from benchlib.metrics.saliency import image_scores
 from benchlib.plots import pr_curves
 from benchlib.results import bootstrap_ci, describe_device
@@ -223,7 +223,7 @@ NOT_CLAIMED = [
 
 def not_claimed() -> list[dict]:
     """The paper's statements this chapter does not judge, each with where it is and why not."""
-    return [{"statement": st, "source": src, "reason": why} for st, src, why in NOT_CLAIMED]
+    return not_claimed_rows(NOT_CLAIMED)
 
 
 def dataset_summary(run: Run):

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from benchlib.claims import evaluate, interval
+from benchlib.claims import evaluate, interval, not_claimed_rows
 from benchlib.metrics.segmentation import confusion_matrix
 from benchlib.widgets import redraw_on_change, static_mode
 
@@ -463,5 +463,5 @@ def not_claimed() -> list[dict]:
          "§Quantitative results", "a prospect, not a result of the paper; BECO is not built here"),
         ("Table 2 test column.", "Table 2", "VOC test labels are withheld (evaluation server); the twin has no test split"),
     ]
-    return [{"statement": s, "source": src, "reason": why} for s, src, why in rows]
+    return not_claimed_rows(rows)
 

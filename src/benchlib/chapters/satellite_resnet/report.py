@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchlib.claims import interval
+from benchlib.claims import interval, not_claimed_rows
 from benchlib.metrics.segmentation import binary_scores
 from benchlib.papers import load_table, paper_meta
 
@@ -248,7 +248,7 @@ NOT_CLAIMED = [
 
 def not_claimed() -> list[dict]:
     """The paper's statements this chapter does not judge, each with where it is and why not."""
-    return [{"statement": st, "source": src, "reason": why} for st, src, why in NOT_CLAIMED]
+    return not_claimed_rows(NOT_CLAIMED)
 
 
 # =========================================================================== data and figures
