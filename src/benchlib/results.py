@@ -368,3 +368,98 @@ def side_by_side(df: pd.DataFrame, table=None, per_seed: bool = False) -> pd.Dat
         "note": df["note"].astype(object).fillna("") if "note" in df else "",
     })
     return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the paper's layout
+PARTS = ("ours", "ci", "paper", "delta")
+_PART_NAMES = {"ours": "ours", "ci": "95% CI", "paper": "paper", "delta": "Δ"}
+
+
+def _decimals(r, digits) -> int:
+    """`digits`, or for None: 3 decimals for a quantity below 2 in size (fractions), else 1 (percent,
+    counts); judged on the row's value (else the paper's) so all parts of a cell match."""
+    if digits is not None:
+        return digits
+    ref = r.value if not pd.isna(r.value) else r.paper_value
+    return 3 if pd.isna(ref) or abs(ref) < 2 else 1
+
+
+def paper_table(frame: pd.DataFrame, table, *, metrics: Sequence[str] | None = None, subset: str | None = None,
+                columns: Sequence[str] = ("subset", "metric"), show: Sequence[str] = ("ours", "paper"),
+                stacked: bool = False, digits: int | None = None, flat: bool = False) -> pd.DataFrame:
+    """Result rows laid out in a paper table's shape: one row per method (in the order recorded),
+    one column per distinct value of `columns` (in the order recorded); per-seed rows left out.
+
+    `show` picks the parts of a cell among "ours", "ci", "paper", "delta". Unstacked (the default)
+    each cell is one string, "ours [lo, hi] (paper) Δ" for the parts shown ("—" where we have no
+    number, "not run" where the row says so); `stacked` gives one row per (method, part) instead.
+    `flat` joins the column levels into one string per column (markdown)."""
+    bad = [p for p in show if p not in PARTS]
+    if bad:
+        raise BenchlibError(f"paper_table: unknown part(s) {bad}; choose among {list(PARTS)}")
+    f = frame[frame["table"].astype(str) == str(table)]
+    if "seed" in f:
+        f = f[f["seed"].isna() | (f["seed"].astype(str) == "")]
+    if metrics is not None:
+        f = f[f["metric"].isin(list(metrics))]
+    if subset is not None:
+        f = f[f["subset"].fillna("").astype(str) == subset]
+    if f.empty:
+        return pd.DataFrame()
+    f = f.assign(**{c: f[c].fillna("").astype(str) for c in columns})
+    methods = list(dict.fromkeys(f["method"]))
+    cols = list(dict.fromkeys(zip(*(f[c] for c in columns))))
+
+    def part(r, name):
+        d = _decimals(r, digits)
+        if name == "ours":
+            if pd.isna(r.value):
+                return "not run" if str(r.note).startswith("not run") else "—"
+            return f"{r.value:.{d}f}"
+        if name == "ci":
+            return "" if pd.isna(r.ci_low) else f"[{r.ci_low:.{d}f}, {r.ci_high:.{d}f}]"
+        if name == "paper":
+            return "" if pd.isna(r.paper_value) else f"{r.paper_value:.{d}f}"
+        return "" if pd.isna(r.delta) else f"{r.delta:+.{d}f}"
+
+    cells = {}
+    for r in f.itertuples(index=False):
+        key = (r.method, tuple(getattr(r, c) for c in columns))
+        parts = {p: part(r, p) for p in show}
+        if stacked:
+            for p in show:
+                cells.setdefault((r.method, _PART_NAMES[p]), {})[key[1]] = parts[p]
+        else:
+            text = parts.get("ours", "")
+            if parts.get("ci"):
+                text += f" {parts['ci']}"
+            if parts.get("paper"):
+                text = f"{text} ({parts['paper']})" if "ours" in show else parts["paper"]
+            if parts.get("delta"):
+                text += f" {parts['delta']}"
+            cells.setdefault(r.method, {})[key[1]] = text.strip()
+    index = ([(m, _PART_NAMES[p]) for m in methods for p in show] if stacked else methods)
+    out = pd.DataFrame([[cells.get(i, {}).get(c, "") for c in cols] for i in index],
+                       index=pd.MultiIndex.from_tuples(index, names=["method", ""]) if stacked
+                       else pd.Index(index, name="method"),
+                       columns=pd.MultiIndex.from_tuples(cols, names=list(columns)))
+    if flat:
+        out.columns = [" ".join(x for x in c if x) for c in out.columns]
+    return out
+
+
+def check_tables(res, tables: dict) -> dict:
+    """A chapter's `report.tables(res, run)` as the contract wants it: a dict whose keys are the
+    paper's table ids (as in results.csv's `table` column, e.g. "1", "2") and whose values are
+    DataFrames. Returns it unchanged; raises a BenchlibError naming the chapter otherwise."""
+    if not isinstance(tables, dict):
+        raise BenchlibError(f"{res.chapter}: report.tables must return a dict, got {type(tables).__name__}")
+    known = set(res.frame["table"].astype(str))
+    bad = [k for k in tables if not isinstance(k, str) or k not in known]
+    if bad:
+        raise BenchlibError(f"{res.chapter}: report.tables keys {bad} are not table ids of the recorded rows "
+                            f"({sorted(known)})")
+    wrong = [k for k, v in tables.items() if not isinstance(v, pd.DataFrame)]
+    if wrong:
+        raise BenchlibError(f"{res.chapter}: report.tables values for {wrong} are not DataFrames")
+    return tables

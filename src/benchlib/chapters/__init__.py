@@ -5,11 +5,13 @@ starting with `_`) with a `SPEC`, plus the modules named in `$BENCHLIB_CHAPTERS`
 (comma-separated, importable) and those registered under the `benchlib.chapters` entry-point
 group. A new chapter therefore edits no shared file.
 
-One protocol for every chapter (the same names in each package):
-
-- `pipeline.Config` (a dataclass: the notebook's parameters) and `pipeline.run(config) -> Run`;
-- `claims.CLAIMS` / `claims.CHECKS` for the claims engine (`benchlib.claims`);
-- `report.record(results, run)` (result rows), `report.tables(...)`, figures, `report.explorer(run)`.
+One contract for every chapter (the same names and signatures in each package, enforced by
+`tests/test_contract.py`; CONTRIBUTING.md lists them): `pipeline.Config` extends `ChapterConfig`,
+`pipeline.run(config) -> Run`, `train.fit(model, data, cfg, *, seed, device, checkpoint)` where
+the chapter trains, `evaluate.py` (scores against ground truth), `claims.CLAIMS` / `claims.CHECKS`,
+`report.record(res, run)`, `report.tables(res, run) -> {paper table id: DataFrame}` (laid out by
+`benchlib.results.paper_table`), `report.not_claimed()`, `report.explorer(run)`, `plan.check(ctx)` /
+`plan.estimate(ctx, plan)`.
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ class ChapterSpec:
     citation: str = ""              # the paper, one line
     summary: str = ""               # one sentence for the intro's chapter table
     package: str = ""               # filled by discovery: the module that holds SPEC
+    kind: str = "paper"             # "paper": the full chapter contract; "appendix": SPEC, claims, plan
+    trains: bool = True             # a paper chapter that trains has train.fit (the contract test checks)
 
     @property
     def directory(self) -> Path:
@@ -74,6 +78,44 @@ class ChapterSpec:
         except ImportError:
             found = None
         return importlib.import_module(name) if found is not None else None
+
+
+@dataclass
+class ChapterConfig:
+    """The parameters every chapter shares. A chapter's `pipeline.Config` extends it (a field it
+    redeclares keeps its place and takes the new default, e.g. `n_seeds: int = 5`), and its
+    notebook's parameters cell lists every field, these included."""
+
+    seed: int = 0                  # the twin's seed and the first training seed
+    n_seeds: int = 3               # seeds seed, seed+1, … (≥ 3 where a claim rests on training)
+    device: str = "auto"           # "auto": CUDA when present, else the CPU
+    threads: int = 0               # torch CPU threads (0: the runner's budget)
+    data_root: str = ""            # the real dataset in its published layout; empty: the twin
+    checkpoint_every: int = 0      # save training state every N epochs (or steps) and resume it (0: off)
+    checkpoint_dir: str = ""       # empty: <results_root>/.checkpoints/<profile>/<chapter id>
+    profile: str = "default"       # injected by the runner (names the checkpoint folder)
+    results_root: str = ""         # injected by the runner (empty: the default results folder)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The training seeds: seed, seed+1, …, seed+n_seeds−1."""
+        return [self.seed + i for i in range(self.n_seeds)]
+
+    @classmethod
+    def chapter_id(cls) -> str:
+        """The id in the SPEC of the package this Config belongs to (never typed out again)."""
+        package = cls.__module__.rpartition(".")[0]
+        spec = getattr(importlib.import_module(package), "SPEC", None)
+        if spec is None:
+            raise BenchlibError(f"{cls.__module__}.{cls.__name__}: package {package!r} has no SPEC")
+        return spec.id
+
+    def checkpoint_folder(self) -> Path:
+        """Where this chapter's training checkpoints live: `checkpoint_dir` if given, else beside
+        the results (`torchutil.checkpoint_folder(results_root, profile, chapter id)`)."""
+        from ..torchutil import chapter_checkpoint_dir
+
+        return chapter_checkpoint_dir(self, self.chapter_id())
 
 
 def _spec_of(module_name: str) -> ChapterSpec | None:

@@ -6,7 +6,7 @@ SMOKE = dict(
     n_random_images=4,
 )
 
-SPEC = ChapterSpec('metrics_appendix', 'Appendix: how the numbers are computed', order=90,
+SPEC = ChapterSpec('metrics_appendix', 'Appendix: how the numbers are computed', order=90, kind='appendix',
                    citation='',
                    summary='Worked examples of every metric and of the claims engine.',
                    profiles={'smoke': SMOKE})
