@@ -103,3 +103,45 @@ def test_bootstrap_ci_of_the_mean_equals_one_np_mean_per_resample():
         v = rng.random(n) * rng.integers(0, 2, n)
         assert bootstrap_ci(v, n_boot=n_boot, seed=4) == bootstrap_ci(v, stat=lambda a: np.mean(a), n_boot=n_boot,
                                                                       seed=4)
+
+
+def _rows():
+    res = R.ChapterResults("demo", "smoke")
+    res.add("2", "A", "F1", 61.25, dataset="twin", subset="D12", paper_value=58.2, ci=(50.0, 70.5))
+    res.add("2", "A", "F1", 60.0, dataset="twin", subset="D12", seed=0)        # per-seed: left out
+    res.add("2", "A", "accuracy", 0.9126, dataset="twin", subset="D12")
+    res.add("2", "B", "F1", 40.0, dataset="twin", subset="D19")
+    res.not_run("2", "C", "F1", "not run: no weights", subset="D12")
+    res.add("3", "A", "F1", 1.0, dataset="twin")
+    return res
+
+
+def test_paper_table_cells_worked_by_hand():
+    t = R.paper_table(_rows().frame, "2")
+    assert list(t.index) == ["A", "B", "C"]                                  # order recorded
+    assert list(t.columns) == [("D12", "F1"), ("D12", "accuracy"), ("D19", "F1")]
+    assert t.loc["A", ("D12", "F1")] == "61.2 (58.2)"                       # ours (paper), 1 decimal above 2
+    assert t.loc["A", ("D12", "accuracy")] == "0.913"                       # 3 decimals below 2, no paper
+    assert t.loc["B", ("D12", "F1")] == "" and t.loc["C", ("D12", "F1")] == "not run"
+    full = R.paper_table(_rows().frame, "2", show=("ours", "ci", "paper", "delta"), metrics=["F1"])
+    assert full.loc["A", ("D12", "F1")] == "61.2 [50.0, 70.5] (58.2) +3.0"
+    stacked = R.paper_table(_rows().frame, "2", show=("ours", "delta"), stacked=True, subset="D12", digits=2)
+    assert list(stacked.index) == [("A", "ours"), ("A", "Δ"), ("C", "ours"), ("C", "Δ")]
+    assert stacked.loc[("A", "Δ"), ("D12", "F1")] == "+3.05"
+    flat = R.paper_table(_rows().frame, "2", flat=True, columns=("metric", "subset"))
+    assert list(flat.columns) == ["F1 D12", "accuracy D12", "F1 D19"]
+    assert R.paper_table(_rows().frame, "9").empty
+    with pytest.raises(BenchlibError, match="unknown part"):
+        R.paper_table(_rows().frame, "2", show=("ours", "median"))
+
+
+def test_check_tables_wants_table_ids_and_frames():
+    res = _rows()
+    ok = {"2": pd.DataFrame(), "3": pd.DataFrame()}
+    assert R.check_tables(res, ok) is ok
+    with pytest.raises(BenchlibError, match=r"demo: report.tables keys \['Table 2'\]"):
+        R.check_tables(res, {"Table 2": pd.DataFrame()})
+    with pytest.raises(BenchlibError, match="not DataFrames"):
+        R.check_tables(res, {"2": "a string"})
+    with pytest.raises(BenchlibError, match="must return a dict"):
+        R.check_tables(res, [pd.DataFrame()])
