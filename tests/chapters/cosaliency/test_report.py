@@ -76,7 +76,7 @@ def test_selectivity_sentence_is_computed_from_the_rows():
     assert "U-Net + DA + FS + RFM (online) +1.000" in text and "U-Net +0.000" in text
     assert text.endswith("Selective beyond noise (CI above 0): U-Net + DA + FS + RFM (online). "
                          "Not selective beyond noise: U-Net, U-Net + DA + FS + RFM (offline).")
-    assert report.tables(res)["selectivity"].shape[0] == 1 + 3 + 2
+    assert report.tables(res, None)["selectivity"].shape[0] == 1 + 3 + 2
     run = small_run(n_seeds=3)
     run.selectivity["cosal"]["U-Net + DA + FS + RFM (online)"] = run.selectivity["cosal"]["U-Net"]
     res = ChapterResults("cosaliency", "smoke")
@@ -98,7 +98,7 @@ def test_per_seed_rows_beside_the_mean_rows_and_left_out_of_the_paper_layout():
     unet = seeded[(seeded.table == "2") & (seeded.method == "U-Net") & (seeded.subset == "SDCS")]
     assert unet.value.tolist() == pytest.approx([f_all] * 3)
     # the paper layout shows the mean rows only: one cell per method
-    assert report.tables(res)["Table 1"].shape[0] == 7
+    assert report.tables(res, None)["1"].shape[0] == 7
     assert not res.table("2")["note"].str.contains("alone").any()
     # every interval of a score lies inside [0, 1] (Table 2) or [0, 100] (Table 1)
     t2 = f[(f.table == "2") & f.ci_low.notna()]

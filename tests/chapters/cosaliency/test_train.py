@@ -7,7 +7,7 @@ import torch
 from benchlib.chapters.cosaliency import data
 from benchlib.chapters.cosaliency.models import VARIANTS, build_encoder
 from benchlib.chapters.cosaliency.train import (
-    FeatureBank, TrainConfig, augment, encode_items, lr_at, predict, to_training_arrays, train_variant,
+    FeatureBank, TrainConfig, augment, encode_items, fit, lr_at, new_head, predict, to_training_arrays,
 )
 
 SIZE = 64
@@ -17,6 +17,14 @@ def _cfg(**kw):
     base = dict(train_size=SIZE, width=16, out_stride=4, epochs=1, batch_size=3, lr=0.004, aug_copies=2,
                 cache_features=True, device="cpu")
     return TrainConfig(**{**base, **kw})
+
+
+def train_variant(variant, bank, cfg, seed, checkpoint=None, on_epoch=None):
+    """The pipeline's two steps: the seeded head (models.build_head via train.new_head), then train.fit."""
+    head = new_head(variant, bank.encoder, cfg, seed)
+    hist = fit(head, bank, cfg, seed=seed, device=cfg.device, checkpoint=checkpoint, variant=variant,
+               on_epoch=on_epoch)
+    return head, hist
 
 
 @pytest.fixture(scope="module")

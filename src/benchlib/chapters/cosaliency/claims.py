@@ -8,6 +8,8 @@ import numpy as np
 from benchlib.claims import Check, Claim, Measurement, NotTested, Precondition, Stat, linear, min_linear
 from benchlib.metrics.saliency import BETA2
 
+from . import SPEC
+
 ONLINE, OFFLINE = "U-Net + DA + FS + RFM (online)", "U-Net + DA + FS + RFM (offline)"
 OFFLINE_NO_DA = "U-Net + FS + RFM (offline)"      # Table 1's column 5: column 6 without augmentation
 LEARNED_T2 = ("U-Net", OFFLINE, ONLINE)          # Table 2's learned rows (Table 1 columns)
@@ -176,7 +178,7 @@ def _per_dataset_text(on_paper, metric, margin=0.0):
     from benchlib.claims import PaperTables
 
     parts = []
-    for subset, (ours, name, best, d) in on_paper.per_dataset(PaperTables("cosaliency")).items():
+    for subset, (ours, name, best, d) in on_paper.per_dataset(PaperTables(SPEC.id)).items():
         verdict = "held" if d > margin else "contradicted"
         parts.append(f"{SUBSET_NAME[subset]}: Ours (online) {ours:.3f} − {name} {best:.3f} = {d:+.3f} ({verdict})")
     return f"on the paper's {metric}: " + "; ".join(parts)

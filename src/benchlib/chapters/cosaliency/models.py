@@ -303,6 +303,13 @@ class CoSalHead(nn.Module):
         return self.decoder(r, [stages[i] for i in reversed(self.used)]), r
 
 
+def build_head(variant: Variant, encoder: nn.Module, anchor_sizes, width: int, out_stride: int) -> CoSalHead:
+    """The trainable head of one Table 1 column on ``encoder``'s features: FS block as the column
+    says, RPN and RFM branches only for an RFM column."""
+    return CoSalHead(encoder.widths, encoder.strides, variant.feature_sensitive, variant.rfm != "none", anchor_sizes,
+                     width, out_stride)
+
+
 class CoSalNet(nn.Module):
     """The test-time network: frozen encoder → FS → decoder, logits upsampled to the input size."""
 

@@ -10,12 +10,13 @@ import numpy as np
 
 from benchlib import BenchlibError
 from benchlib.metrics.saliency import aggregate
-from benchlib.torchutil import TrainingCheckpoint, chapter_checkpoint_dir, pick_device, set_threads
+from benchlib.chapters import ChapterConfig
+from benchlib.torchutil import TrainingCheckpoint, pick_device, set_threads
 
 from . import data
 from .evaluate import PAPER_SIZES, SELECTIVITY_KEYS, ft_maps, measure_fps, oracle_maps, score_maps, selectivity
 from .models import ABLATION, VARIANTS, CoSalHead, CoSalNet, VGG16Encoder, build_encoder, encoder_name
-from .train import (FeatureBank, TrainConfig, encode_items, predict, to_training_arrays, train_variant,
+from .train import (FeatureBank, TrainConfig, encode_items, fit, new_head, predict, to_training_arrays,
                     variant_checkpoint)
 
 # Table 2's learned rows are Table 1 columns (the paper's numbers agree: 0.824 / 0.892 / 0.904).
@@ -27,13 +28,11 @@ DEFAULT_ABLATION = ["U-Net", "U-Net + DA", "U-Net + DA + FS", "U-Net + DA + FS +
 
 
 @dataclass
-class Config:
-    """The notebook's parameters (same names, same defaults as its parameters cell)."""
+class Config(ChapterConfig):
+    """The notebook's parameters (same names, same defaults as its parameters cell); the shared ones
+    (seed, n_seeds, device, threads, data_root, checkpointing, profile, results_root) are ChapterConfig's.
+    ``data_root``: a folder holding Image/ and GT/ is used as real data."""
 
-    seed: int = 0                 # first training seed
-    n_seeds: int = 3              # seeds seed, seed+1, ... (claims that rest on training need 3)
-    device: str = "auto"
-    threads: int = 0              # torch CPU threads (0: the runner's budget)
     n_images: int = 140           # paper-shaped twin: images (split into train and test by test_fraction)
     n_sdcs: int = 100             # SDCS-shaped twin: images
     test_fraction: float = 0.5    # share of each dataset held out for testing (seeded split)
@@ -50,16 +49,7 @@ class Config:
     fps_repeats: int = 1          # timed runs of the test path after a warm-up run
     full_width_fps: str = "smallest"  # time this run's and the full-width network at the paper's "smallest" or
                                       # "both" sizes; "none": this run's only, at the smallest
-    data_root: str = ""           # a folder holding Image/ and GT/ is used as real data
     sdcs_root: str = ""           # the SDCS-like dataset; empty: its twin
-    checkpoint_every: int = 0     # save each head's training state every N epochs and resume it (0: off)
-    checkpoint_dir: str = ""      # empty: <results_root>/.checkpoints/<profile>/cosaliency
-    profile: str = "default"      # injected by the runner (names the checkpoint folder)
-    results_root: str = ""        # injected by the runner (empty: the default results folder)
-
-
-def checkpoint_dir(config: Config):
-    return chapter_checkpoint_dir(config, "cosaliency")
 
 
 @dataclass
@@ -169,15 +159,16 @@ def run(config: Config, log=print) -> Run:
              for k, s in splits.items()}
     test_stages = {k: encode_items(encoder, s.test, cfg) for k, s in splits.items()}
     timings["encoder_s"] = time.perf_counter() - t
-    seeds = [config.seed + i for i in range(config.n_seeds)]
+    seeds = config.seeds
     head = None
     for s_ in seeds:
         for key, split in splits.items():
             for name in wanted[key]:
                 t = time.perf_counter()
-                ck = variant_checkpoint(checkpoint_dir(config), config.checkpoint_every, name, key, s_, cfg,
+                ck = variant_checkpoint(config.checkpoint_folder(), config.checkpoint_every, name, key, s_, cfg,
                                         banks[key], encoder_name(config.vgg_weights))
-                head, hist = train_variant(VARIANTS[name], banks[key], cfg, s_, ck)
+                head = new_head(VARIANTS[name], encoder, cfg, s_)
+                hist = fit(head, banks[key], cfg, seed=s_, device=device, checkpoint=ck, variant=VARIANTS[name])
                 pred = predict(head, encoder, split.test, cfg, test_stages[key])
                 if s_ == seeds[0]:
                     maps[key][name] = pred
@@ -212,6 +203,6 @@ def run(config: Config, log=print) -> Run:
         fps_full = []
     timings["fps_s"] = time.perf_counter() - t
     if config.checkpoint_every:
-        TrainingCheckpoint.remove_all(checkpoint_dir(config))  # everything trained is measured
+        TrainingCheckpoint.remove_all(config.checkpoint_folder())  # everything trained is measured
     return Run(config, device, splits, cfg, seeds, methods, maps, scores, select, histories, encoder_info, fps,
                timings, fps_full)

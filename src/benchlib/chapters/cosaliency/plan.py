@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchlib.plan import ChapterPlan, Estimate, RowStatus, check_data, check_weight
 
+from . import SPEC
 from . import data as D
 from . import models as Mo
 from .models import ABLATION, VGG16Encoder, load_imagenet_vgg16
@@ -62,7 +63,7 @@ def check(ctx) -> ChapterPlan:
                       "not in `ablation`") for v in ABLATION]
     rows += [RowStatus(f"Table 2 {k} (both datasets)", True) for k in TABLE2_METHODS]
     rows.append(RowStatus("speed of the full-width network", c.full_width_fps != "none", "full_width_fps = 'none'"))
-    return ChapterPlan("cosaliency", data=data, weights=weights, rows=rows)
+    return ChapterPlan(SPEC.id, data=data, weights=weights, rows=rows)
 
 
 def estimate(ctx, plan: ChapterPlan) -> Estimate:

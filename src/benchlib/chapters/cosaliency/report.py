@@ -11,7 +11,7 @@ import pandas as pd
 from benchlib.claims import difference, interval, not_claimed_rows, single
 from benchlib.metrics.saliency import image_scores
 from benchlib.plots import pr_curves
-from benchlib.results import bootstrap_ci, describe_device
+from benchlib.results import bootstrap_ci, describe_device, paper_table
 
 from .evaluate import CPU_LONG_S, SELECTIVITY_KEYS
 from .models import ABLATION
@@ -164,31 +164,14 @@ def _record_ft_gains(res, run: Run) -> None:
 
 
 # --------------------------------------------------------------------------- display tables
-def tables(res) -> dict:
-    """Tables 1 and 2 in the paper's layout (cells 'ours (paper)'), the oracle headroom, the
-    selectivity table, each learned model's gain over FT and the speed rows."""
-    return {"Table 1": wide_table(res.frame, "1"), "Table 2": wide_table(res.frame, "2"),
-            "headroom": wide_table(res.frame, "headroom"), "selectivity": wide_table(res.frame, "selectivity"),
-            "gain over FT": res.table("gain over FT"), "speed": res.table("speed")}
-
-
-def wide_table(frame, table: str):
-    """Paper-like layout: one row per method, columns (subset, metric) with 'ours (paper)' cells (the
-    per-seed rows left out)."""
-    df = frame[(frame["table"].astype(str) == table) & frame["seed"].isna()].copy()
-
-    def cell(r):
-        ours = "—" if np.isnan(r.value) else f"{r.value:.3f}" if abs(r.value) < 2 else f"{r.value:.1f}"
-        paper = "" if np.isnan(r.paper_value) else (f"{r.paper_value:.3f}" if abs(r.paper_value) < 2
-                                                     else f"{r.paper_value:.1f}")
-        return f"{ours} ({paper})" if paper else ours
-
-    df["cell"] = [cell(r) for r in df.itertuples()]
-    df["subset"] = df["subset"].fillna("").astype(str)
-    order = list(dict.fromkeys(df["method"]))
-    cols = list(dict.fromkeys(zip(df["subset"], df["metric"])))  # the paper's column order
-    wide = df.pivot_table(index="method", columns=["subset", "metric"], values="cell", aggfunc="first")
-    return wide.reindex(index=order, columns=pd.MultiIndex.from_tuples(cols, names=["subset", "metric"])).fillna("")
+def tables(res, run) -> dict:
+    """The chapter's tables, keyed by their ids in results.csv and laid out by `paper_table`: Tables 1
+    and 2 in the paper's layout (cells 'ours (paper)'), the oracle headroom, the selectivity, each
+    learned model's gain over FT (with its interval) and the speed rows."""
+    f = res.frame
+    return {"1": paper_table(f, "1"), "2": paper_table(f, "2"), "headroom": paper_table(f, "headroom"),
+            "selectivity": paper_table(f, "selectivity"),
+            "gain over FT": paper_table(f, "gain over FT", show=("ours", "ci")), "speed": paper_table(f, "speed")}
 
 
 NOT_CLAIMED = [

@@ -14,8 +14,8 @@ from benchlib.torchutil import TrainingCheckpoint, autocast, config_hash, restor
 
 from .data import SaliencySet
 from .models import (
-    PAPER_ANCHOR_SIZES, STRIDE, CoSalHead, Variant, decode_boxes, make_anchors, make_triplets, offline_regions,
-    online_regions, rpn_losses, triplet_loss,
+    PAPER_ANCHOR_SIZES, STRIDE, CoSalHead, Variant, build_head, decode_boxes, make_anchors, make_triplets,
+    offline_regions, online_regions, rpn_losses, triplet_loss,
 )
 
 
@@ -224,23 +224,29 @@ def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr * (cfg.lr_drop if step >= math.ceil(cfg.lr_drop_at * total) else 1.0)
 
 
-def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: int,
-                  checkpoint: TrainingCheckpoint | None = None, on_epoch=None):
-    """Train one Table 1 column's head (FS, decoder, RPN / RFM) on the frozen encoder's features.
-    Returns (head in eval mode, history: per epoch the mean decoder BCE, RPN and RFM losses; total =
-    their sum, weights 1 as in the paper). `checkpoint`: the state (head, optimiser, random
-    generators, history) is saved after the epochs it says and a matching saved state is resumed,
-    so an interrupted training ends as an uninterrupted one; `on_epoch(epoch)` after each epoch."""
-    device = torch.device(cfg.device)
+def new_head(variant: Variant, encoder, cfg: TrainConfig, seed: int) -> CoSalHead:
+    """One Table 1 column's untrained head on the training device, its initialisation drawn from
+    ``seed`` (every generator is seeded first, then the head is built: the order :func:`fit` expects)."""
     seed_everything(seed)
+    return build_head(variant, encoder, cfg.anchor_sizes, cfg.width, cfg.out_stride).to(torch.device(cfg.device))
+
+
+def fit(model: CoSalHead, data: FeatureBank, cfg: TrainConfig, *, seed: int, device, checkpoint=None,
+        variant: Variant, on_epoch=None) -> list:
+    """Train one Table 1 column's head ``model`` (FS, decoder, RPN / RFM; built by :func:`new_head`,
+    which seeds the generators before building it) on the frozen encoder's features ``data``.
+    ``variant`` says whether batches are augmented and how the RFM branch samples its regions.
+    Returns the history: per epoch the mean decoder BCE, RPN and RFM losses (total = their sum,
+    weights 1 as in the paper); the head is left in eval mode. ``checkpoint`` (a
+    TrainingCheckpoint or None): the state (head, optimiser, random generators, history) is saved
+    after the epochs it says and a matching saved state is resumed, so an interrupted training ends
+    as an uninterrupted one; ``on_epoch(epoch)`` after each epoch."""
+    device = torch.device(device)
     rng = np.random.default_rng(seed)
-    enc = bank.encoder
-    model = CoSalHead(enc.widths, enc.strides, variant.feature_sensitive, variant.rfm != "none", cfg.anchor_sizes,
-                      cfg.width, cfg.out_stride).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     anchors = make_anchors(cfg.train_size // STRIDE, cfg.train_size // STRIDE, sizes=cfg.anchor_sizes)
-    steps_per_epoch = -(-len(bank) // cfg.batch_size)
+    steps_per_epoch = -(-len(data) // cfg.batch_size)
     history, start = [], 0
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
@@ -248,12 +254,12 @@ def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: i
         history, start = saved["history"], saved["epoch"]
     model.train()
     for ep in range(start, cfg.epochs):
-        perm, sums = rng.permutation(len(bank)), np.zeros(3)
+        perm, sums = rng.permutation(len(data)), np.zeros(3)
         for begin in range(0, len(perm), cfg.batch_size):
             idx = perm[begin:begin + cfg.batch_size]
             for group in opt.param_groups:  # from the step count alone: a resumed training continues the same
                 group["lr"] = lr_at(cfg, ep * steps_per_epoch + begin // cfg.batch_size, cfg.epochs * steps_per_epoch)
-            stages, y, boxes, cosal = bank.batch(idx, variant.augment, rng)
+            stages, y, boxes, cosal = data.batch(idx, variant.augment, rng)
             with autocast(device):
                 logits, r = model(stages)
                 # the paper's BCE on the full-resolution mask: logits upsampled from out_stride
@@ -266,13 +272,14 @@ def train_variant(variant: Variant, bank: FeatureBank, cfg: TrainConfig, seed: i
             (bce + rpn + rfm).backward()
             opt.step()
             sums += np.array([float(bce.detach()), float(rpn.detach()), float(rfm.detach())]) * len(idx)
-        history.append({k: float(v) for k, v in zip(("bce", "rpn", "rfm"), sums / len(bank))})
+        history.append({k: float(v) for k, v in zip(("bce", "rpn", "rfm"), sums / len(data))})
         if checkpoint is not None and checkpoint.due(ep + 1, last=ep + 1 == cfg.epochs):
             checkpoint.save({**training_state(rng, model=model, optimizer=opt), "history": history}, ep + 1,
                             finished=ep + 1 == cfg.epochs)
         if on_epoch is not None:
             on_epoch(ep + 1)
-    return model.eval(), history
+    model.eval()
+    return history
 
 
 def variant_checkpoint(folder, every: int, variant: str, dataset: str, seed: int, cfg: TrainConfig, bank: FeatureBank,
