@@ -49,8 +49,7 @@ def sat_tree(root):
 TINY = [("-p", SAT, k, v) for k, v in [("models", '["prop18"]'), ("refine_models", "[]"), ("n_seeds", "1"),
                                         ("max_epochs", "2"), ("monitor", '"cost"'), ("batch", "8"), ("crop", "32"),
                                         ("tile", "64"), ("stride", "64"), ("infer_tile", "128"),
-                                        ("infer_stride", "120"), ("width", "16"), ("n_boot", "50"),
-                                        ("block", "32")]]
+                                        ("infer_stride", "120"), ("width", "16"), ("block", "32")]]
 TINY_ARGS = [a for t in TINY for a in t]
 
 

@@ -242,8 +242,9 @@ def test_table_rows_lie_inside_their_own_interval_and_flag_degenerate_networks()
     for s_, e in enumerate(run.evals["Prop-18"]):   # by hand: 2TP / (2TP + FP + FN) per area, then the mean
         tp, fp, fn, _ = np.array([e.counts[a].sum(0) for a in AREAS]).T
         assert p18["value"].iloc[s_] == pytest.approx(100 * np.mean(2 * tp / (2 * tp + fp + fn)))
-    assert "alone" not in " ".join(report.beside_paper(f, "2").index.get_level_values(0))
-    assert len(report.beside_paper(f, "2")) == 8 * 4   # ours, CI, paper, Δ per network: no per-seed rows
+    t2 = report.tables(res, run)["2"]
+    assert "alone" not in " ".join(t2.index.get_level_values(0))
+    assert len(t2) == 8 * 4   # ours, CI, paper, Δ per network: no per-seed rows
     u35 = f[(f["table"] == "2") & (f["method"] == "U-Net(35)")]
     assert u35["note"].str.contains("DEGENERATE").all()
     assert not f[(f["table"] == "2") & (f["method"] == "U-Net(19)")]["note"].str.contains("DEGENERATE").any()

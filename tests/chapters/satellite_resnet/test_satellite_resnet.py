@@ -288,21 +288,21 @@ def test_plateau_epochs_do_not_count_towards_the_budget_or_the_schedule():
     samples = _tiny_samples()
     assert len(samples.val) == 2                 # one validation batch of 1 crop each: 2 calls per epoch
     cfg = tr.TrainConfig(batch=1, lr=0.1, lr_step=1, lr_gamma=0.5, max_epochs=3, patience=5)
-    h = tr.fit(_Stubborn(3), samples, cfg, torch.device("cpu"), seed=0)
+    h = tr.fit(_Stubborn(3), samples, cfg, seed=0, device=torch.device("cpu"))
     # 3 epochs at F1 = 0 (not counted, learning rate untouched), then 3 counted epochs
     assert list(h["val_f1"] > 0) == [False] * 3 + [True] * 3
     assert list(h["lr"]) == [0.1, 0.1, 0.1, 0.1, 0.05, 0.025]
     # a network that never leaves the plateau: max_epochs plateau epochs, then counted epochs at
     # F1 0 until the patience runs out (one to set the best, one without improvement)
     never = tr.fit(_Stubborn(100), samples, tr.TrainConfig(batch=1, max_epochs=2, patience=1),
-                   torch.device("cpu"), seed=0)
+                   seed=0, device=torch.device("cpu"))
     assert len(never) == 4 and (never["val_f1"] == 0).all()
     # monitoring the cost (the paper's rule): a plain count of epochs
     cost = tr.fit(_Stubborn(3), samples, tr.TrainConfig(batch=1, max_epochs=2, patience=5, monitor="cost"),
-                  torch.device("cpu"), seed=0)
+                  seed=0, device=torch.device("cpu"))
     assert len(cost) == 2
     with pytest.raises(BenchlibError, match="monitor"):
-        tr.fit(_Stubborn(0), samples, tr.TrainConfig(monitor="iou"), torch.device("cpu"), seed=0)
+        tr.fit(_Stubborn(0), samples, tr.TrainConfig(monitor="iou"), seed=0, device=torch.device("cpu"))
 
 
 def test_normaliser_zero_mean_unit_std():
@@ -424,19 +424,35 @@ def test_unknown_network_names_are_an_error_before_any_work():
         pipeline.run(pipeline.Config(refine_models=["prop19"], data_root="/nonexistent"))
 
 
-def test_beside_paper_layout():
-    from benchlib.results import ChapterResults
+def test_paper_layout_of_table_2():
+    from benchlib.chapters.satellite_resnet import SPEC
+    from benchlib.results import ChapterResults, check_tables
 
-    res = ChapterResults("satellite_resnet", "smoke")
+    res = ChapterResults(SPEC.id, "smoke")
     res.add("2", "Prop-18", "F1", 60.0, dataset="t", subset="D12")
     res.compare_with_paper("2")
     res.add("2", "Prop-18", "F1", 61.0, dataset="t", subset="mean", ci=(59.0, 63.5))
-    t = rp.beside_paper(res.frame, "2")
+    res.add("2", "Prop-18", "F1", 62.0, dataset="t", subset="mean", seed=0)
+    t = check_tables(res, rp.tables(res, None))["2"]
     assert t.loc[("Prop-18", "95% CI"), ("mean", "F1")] == "[59.0, 63.5]"
     assert t.loc[("Prop-18", "95% CI"), ("D12", "F1")] == ""
-    assert t.loc[("Prop-18", "paper"), ("D12", "F1")] == 57.08
-    assert t.loc[("Prop-18", "Δ"), ("D12", "F1")] == pytest.approx(2.92)
-    assert t.loc[("Prop-18", "ours"), ("D12", "F1")] == 60.0
+    assert t.loc[("Prop-18", "paper"), ("D12", "F1")] == "57.1"
+    assert t.loc[("Prop-18", "Δ"), ("D12", "F1")] == "+2.9"
+    assert t.loc[("Prop-18", "ours"), ("D12", "F1")] == "60.0"
+    assert t.loc[("Prop-18", "ours"), ("mean", "F1")] == "61.0"      # the mean row, not the per-seed row
+
+
+def test_table1_layout_pairs_feature_maps_and_convolutions():
+    from benchlib.chapters.satellite_resnet import SPEC
+    from benchlib.results import ChapterResults
+
+    res = ChapterResults(SPEC.id, "smoke")
+    rp._table1(res)
+    t = rp.tables(res, None)["1"]
+    assert list(t.index[:2]) == ["encoder · U-Net(19)", "encoder · U-Net(35)"]
+    assert t.index[-1] == "decoder · Prop-200"
+    assert t.loc["encoder · Prop-18", ("Block 1", "feature_maps")] == "64 (64)"
+    assert t.loc["encoder · Prop-18", ("Block 1", "convolutions")] == "1 (1)"
 
 
 def test_refinement_steps_follow_the_part_area(monkeypatch):
@@ -496,7 +512,7 @@ def test_onecycle_runs_every_epoch_on_the_cycles_learning_rate():
     cfg = tr.TrainConfig(batch=1, lr=0.1, max_epochs=3, patience=1, schedule="onecycle")
     # never leaves the F1 = 0 plateau and never improves: the step schedule would stop or extend;
     # the cycle runs its 3 epochs
-    h = tr.fit(_Stubborn(100), samples, cfg, torch.device("cpu"), seed=0)
+    h = tr.fit(_Stubborn(100), samples, cfg, seed=0, device=torch.device("cpu"))
     assert len(h) == 3
     # rate of each epoch's last step t = 1, 3, 5: warm-up ends at step 0.25 × 6 − 1 = 0.5, then a
     # cosine from 0.1 down to 0.1 / 25 / 1e4 at step 5
@@ -505,7 +521,7 @@ def test_onecycle_runs_every_epoch_on_the_cycles_learning_rate():
     np.testing.assert_allclose(h["lr"], expect, rtol=1e-9)
     np.testing.assert_allclose(expect[:2], [0.0969846, 0.0413176], rtol=1e-5)   # cos 20°, cos 100°
     with pytest.raises(BenchlibError, match="optimizer must be one of sgd, adamw.*'adam'"):
-        tr.fit(_Stubborn(0), samples, tr.TrainConfig(optimizer="adam"), torch.device("cpu"), seed=0)
+        tr.fit(_Stubborn(0), samples, tr.TrainConfig(optimizer="adam"), seed=0, device=torch.device("cpu"))
 
 
 class _Bias(torch.nn.Module):
@@ -525,7 +541,7 @@ def test_first_step_of_each_optimizer_by_hand(optimizer):
     # one epoch (monitoring the cost: no plateau epochs added) of one step on both tiles
     cfg = tr.TrainConfig(batch=2, lr=0.01, max_epochs=1, optimizer=optimizer, monitor="cost")
     model = _Bias()
-    assert len(tr.fit(model, samples, cfg, torch.device("cpu"), seed=0)) == 1
+    assert len(tr.fit(model, samples, cfg, seed=0, device=torch.device("cpu"))) == 1
     # gradient at w = 0: mean over pixels of (p_building − y) = 0.5 − share of building pixels, which
     # lies in (−0.5, 0.5); SGD moves w by −lr · g (|w| < lr / 2), AdamW by −lr · sign(g) (weight decay
     # acts on w = 0: nothing)

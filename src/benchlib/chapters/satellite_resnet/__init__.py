@@ -5,7 +5,7 @@ from benchlib.chapters import ChapterSpec
 SMOKE = dict(
     n_seeds=1, models=['prop18', 'unet19'], refine_models=['prop18', 'unet19'], width=16,
     scene_scale=30.0, train_size=160, tile=64, stride=64, crop=32, max_epochs=1, refine_steps=2,
-    refine_crop=32, n_boot=200,
+    refine_crop=32,
 )
 
 PAPER = dict(
@@ -14,7 +14,7 @@ PAPER = dict(
     train_size=3000, tile=364, stride=120, crop=256, infer_tile=512, infer_stride=384, lr=0.005,
     lr_step=30, max_epochs=300, patience=5, monitor='cost', optimizer='sgd', schedule='step', normalise='train',
     refine_lr=0.0001, refine_steps=2000,
-    refine_crop=256, block=256, n_boot=2000,
+    refine_crop=256, block=256,
     checkpoint_every=1,
 )
 

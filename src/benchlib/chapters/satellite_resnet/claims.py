@@ -209,9 +209,10 @@ CLAIMS = [
 def _table1_check(run):
     from benchlib.papers import load_table
 
+    from . import SPEC
     from .models import architecture_table
 
-    paper = load_table("satellite_resnet", "1")
+    paper = load_table(SPEC.id, "1")
     bad, n = [], 0
     for method, rows in paper.groupby("method"):
         ours = architecture_table(f"prop{method[5:]}")

@@ -8,11 +8,10 @@ plotting, no result writing)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-
 import pandas as pd
 
 from benchlib import BenchlibError, torchutil
+from benchlib.chapters import ChapterConfig
 from benchlib.results import describe_device
 
 from . import data as satdata
@@ -22,20 +21,17 @@ from .models import DISPLAY_NAMES, MODEL_NAMES, parameter_count
 from .refine import refine_and_evaluate
 from .train import OPTIMIZERS, SCHEDULES, SampleConfig, Samples, TrainConfig, checkpoint_key, train_all
 
-CHAPTER = "satellite_resnet"
 # "train": the training images' per-channel mean / std, applied to every image (the paper, Sec. III-C);
 # "scene": each scene's own (see data.SceneNormaliser).
 NORMALISERS = ("train", "scene")
 
 
 @dataclass
-class Config:
+class Config(ChapterConfig):
     """The notebook's parameters (same names, same defaults as its parameters cell)."""
 
-    seed: int = 0
-    n_seeds: int = 5
-    device: str = "auto"
-    threads: int = 1
+    n_seeds: int = 5               # five seeds: the claims rest on training (the base's default is 3)
+    threads: int = 1               # one thread is faster for these thin networks on a busy CPU
     models: list = field(default_factory=lambda: ["unet19", "unet35", "prop18", "prop34"])
     refine_models: list = field(default_factory=lambda: ["prop34", "unet19"])
     width: int = 8
@@ -63,20 +59,6 @@ class Config:
     refine_steps: int = 8
     refine_crop: int = 64
     block: int = 32
-    n_boot: int = 500             # unused since the claims engine's interval is analytic (old parameter files)
-    data_root: str = ""
-    checkpoint_every: int = 0      # save each training's state every N epochs and resume it (0: off)
-    checkpoint_dir: str = ""       # empty: <results_root>/.checkpoints/<profile>/satellite_resnet
-    profile: str = "default"       # injected by the runner (names the checkpoint folder)
-    results_root: str = ""         # injected by the runner (empty: the default results folder)
-
-    @property
-    def seeds(self) -> list[int]:
-        return [self.seed + i for i in range(self.n_seeds)]
-
-    @property
-    def checkpoint_folder(self) -> Path:
-        return torchutil.chapter_checkpoint_dir(self, CHAPTER)
 
 
 @dataclass
@@ -136,7 +118,7 @@ def run(config: Config, log=print) -> Run:
 
     def checkpoint(name, seed, c):
         key = checkpoint_key(name, seed, c, samples, in_channels, data_sig, dev)
-        return torchutil.TrainingCheckpoint(config.checkpoint_folder, f"{name}-seed{seed}", key,
+        return torchutil.TrainingCheckpoint(config.checkpoint_folder(), f"{name}-seed{seed}", key,
                                             config.checkpoint_every)
 
     trained, out.train_summary = train_all(config.models, samples, cfg, dev, config.seeds, in_channels,
@@ -161,6 +143,6 @@ def run(config: Config, log=print) -> Run:
             for t, ev in zip(trained[label], out.evals[label])]
     if config.checkpoint_every:
         # Everything the checkpoints protect has been measured: nothing is left to resume.
-        torchutil.TrainingCheckpoint.remove_all(config.checkpoint_folder)
+        torchutil.TrainingCheckpoint.remove_all(config.checkpoint_folder())
     return out
 

@@ -11,7 +11,7 @@ import torch
 
 from benchlib.plan import ChapterPlan, Estimate, RowStatus, check_data
 
-from . import data as D
+from . import SPEC, data as D
 from .evaluate import tile_windows
 from .models import DISPLAY_NAMES, MODEL_NAMES, build_model
 from .pipeline import Config
@@ -85,7 +85,7 @@ def check(ctx) -> ChapterPlan:
                       validate=lambda root: _validate(root, shapes))
     notes = [] if c.checkpoint_every else \
         ["checkpoint_every = 0: an interrupted training starts over (the paper profile saves every epoch)"]
-    return ChapterPlan("satellite_resnet", data=[data], rows=_rows(c), notes=notes, scratch={"shapes": shapes})
+    return ChapterPlan(SPEC.id, data=[data], rows=_rows(c), notes=notes, scratch={"shapes": shapes})
 
 
 def estimate(ctx, plan: ChapterPlan) -> Estimate:

@@ -8,13 +8,14 @@ import pandas as pd
 from benchlib.claims import interval, not_claimed_rows
 from benchlib.metrics.segmentation import binary_scores
 from benchlib.papers import load_table, paper_meta
+from benchlib.results import paper_table
 
+from . import SPEC
 from .claims import SIZES, degenerate_models
 from .data import Scene
 from .evaluate import METRICS, counts_measurement, pooled_score, pooled_value, score_measurement, seed_scores
 from .models import DISPLAY_NAMES, MODEL_NAMES, architecture_table, build_model, parameter_count
 
-CHAPTER = "satellite_resnet"
 # The network the paper refines in Table III besides U-Net(19).
 PAPER_REFINED_PROP = "Prop-152"
 
@@ -103,7 +104,7 @@ def _table3(res, run, note, flagged) -> None:
     for evals, extra in seed_rows.values():
         _seed_rows(res, "3", evals, run, extra, flagged)
     if PAPER_REFINED_PROP not in run.refinements:
-        paper = load_table(CHAPTER, "3")
+        paper = load_table(SPEC.id, "3")
         res.add_paper_rows("3", sorted(set(paper[paper["base"] == PAPER_REFINED_PROP]["method"])),
                            reason=f"not run: {PAPER_REFINED_PROP} is not trained in the {res.profile} profile "
                                   "(too slow for its budget); the paper's rows, not compared with ours")
@@ -112,7 +113,7 @@ def _table3(res, run, note, flagged) -> None:
 def _timing(res, run) -> None:
     """Seconds per whole test scene (tiling, network, stitching) and per megapixel, beside the
     paper's (TitanX Pascal, full-size scenes)."""
-    meta = paper_meta(CHAPTER)["text_numbers"]
+    meta = paper_meta(SPEC.id)["text_numbers"]
     paper_seconds = {k: v for k, v in meta["segmentation_time_s"].items() if k != "note"}
     paper_sizes = {k: tuple(v) for k, v in meta["test_image_size_px"].items()}
     for s in run.test:
@@ -132,37 +133,36 @@ def _timing(res, run) -> None:
 
 
 # =========================================================================== tables
-def beside_paper(frame: pd.DataFrame, table: str, metrics=METRICS) -> pd.DataFrame:
-    """The paper's layout of Table II / III: one block of rows per method (ours, 95 % CI, paper, Δ),
-    one column per (area, metric); methods in the order they were added (per-seed rows left out)."""
-    t = frame[(frame["table"] == str(table)) & frame["metric"].isin(metrics) & frame["seed"].isna()]
-    order = list(dict.fromkeys(t["method"]))
-    cols = list(dict.fromkeys(zip(t["subset"], t["metric"])))
-    rows = {}
-    for m in order:
-        tm = t[t["method"] == m].set_index(["subset", "metric"])
-        ci = {c: (f"[{lo:.1f}, {hi:.1f}]" if np.isfinite(lo) else np.nan)
-              for c, lo, hi in zip(tm.index, tm["ci_low"].astype(float), tm["ci_high"].astype(float))}
-        for what, col in (("ours", "value"), ("95% CI", None), ("paper", "paper_value"), ("Δ", "delta")):
-            rows[(m, what)] = [ci.get(c, np.nan) if col is None else tm[col].get(c, np.nan) for c in cols]
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=pd.MultiIndex.from_tuples(cols))
-    out.index = pd.MultiIndex.from_tuples(out.index, names=["method", ""])
-    out = out.map(lambda v: round(v, 2) if isinstance(v, float) else v)
-    return out.astype(object).where(out.notna(), "")   # rows the profile did not run: blank, not NaN
+def _table1_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Table I's rows re-labelled for the paper's layout: method 'encoder · Prop-18' (encoder rows of
+    every network first, then decoder rows), subset 'Block k'; feature maps and convolutions stay two
+    metrics, so each block shows two columns."""
+    t = frame[frame["table"].astype(str) == "1"].copy()
+    part = t["subset"].str.split().str[0]
+    t["method"] = part + " · " + t["method"]
+    t["subset"] = "Block " + t["subset"].str.split().str[-1]
+    return t.assign(_part=(part == "decoder").astype(int)).sort_values("_part", kind="stable").drop(columns="_part")
 
 
-def table1(frame: pd.DataFrame) -> pd.DataFrame:
-    """Table I in the paper's layout: cells '(feature maps, convolutions)' per model, part and block."""
-    t = frame[frame["table"] == "1"]
-    cells = []
-    for (method, subset), g in t.groupby(["method", "subset"], sort=False):
-        v = g.set_index("metric")["value"]
-        part, _, k = subset.split()
-        cells.append({"part": part, "model": method, "block": f"Block {k}",
-                      "cell": f"({int(v['feature_maps'])}, {int(v['convolutions'])})"})
-    wide = pd.DataFrame(cells).pivot(index=["part", "model"], columns="block", values="cell")
-    order = [DISPLAY_NAMES[n] for n in MODEL_NAMES]
-    return wide.reindex(pd.MultiIndex.from_product([["encoder", "decoder"], order], names=["part", "model"]))
+def tables(res, run) -> dict[str, pd.DataFrame]:
+    """The paper's tables from the recorded rows (`benchlib.results.paper_table`): I (feature maps and
+    convolutions per block, ours (paper)), II and III (ours, 95 % CI, paper, Δ per network, one column
+    per area and metric; per-seed rows left out) and the timing table, each where rows were recorded.
+    Table III's printed gains are `table3_gains`."""
+    f = res.frame
+    full = ("ours", "ci", "paper", "delta")
+    out = {"1": paper_table(_table1_rows(f), "1", digits=0),
+           "2": paper_table(f, "2", metrics=METRICS, show=full, stacked=True),
+           "3": paper_table(f, "3", metrics=METRICS, show=full, stacked=True),
+           "timing": paper_table(f, "timing", digits=2)}
+    return {k: t for k, t in out.items() if not t.empty}   # only the tables the rows hold
+
+
+def table3_gains(res) -> pd.DataFrame:
+    """Table III's gains over the unrefined network (F1 / accuracy deltas, percentage points), as the
+    paper prints them."""
+    return paper_table(res.frame, "3", metrics=("F1_delta", "accuracy_delta"),
+                       show=("ours", "ci", "paper", "delta"), stacked=True)
 
 
 def table1_agreement(frame: pd.DataFrame) -> str:
@@ -172,15 +172,6 @@ def table1_agreement(frame: pd.DataFrame) -> str:
     return (f"{len(t)} Table I cells compared with the paper's (all six Prop depths, encoder and decoder): "
             + ("all agree." if bad.empty else f"{len(bad)} differ: "
                + "; ".join(f"{r.method} {r.subset} {r.metric}" for r in bad.itertuples())))
-
-
-def tables(res) -> dict[str, pd.DataFrame]:
-    """The paper's tables from the recorded rows: I, II, III and III's printed gains."""
-    f = res.frame
-    return {"I": table1(f), "II": beside_paper(f, "2"), "III": beside_paper(f, "3"),
-            "III gains": beside_paper(f, "3", ("F1_delta", "accuracy_delta")),
-            "timing": f[f["table"] == "timing"].pivot_table(index="method", columns="subset", values="value",
-                                                            aggfunc="first", sort=False)}
 
 
 def parameter_table(run) -> pd.DataFrame:

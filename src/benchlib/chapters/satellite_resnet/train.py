@@ -146,9 +146,10 @@ def validate(model, val, device, batch) -> tuple[float, float]:
     return total / n, (200 * tp / (2 * tp + fp + fn) if tp else 0.0)
 
 
-def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
+def fit(model, data: Samples, cfg: TrainConfig, *, seed: int, device,
         checkpoint: TrainingCheckpoint | None = None, on_epoch=None) -> pd.DataFrame:
-    """SGD with momentum (or AdamW, `cfg.optimizer`) and step decay; after every epoch the validation
+    """Train `model` on the training tiles of `data` (validated on its validation crops) with
+    SGD with momentum (or AdamW, `cfg.optimizer`) and step decay; after every epoch the validation
     cost and F1 are measured, the weights of the best epoch (by `cfg.monitor`) are kept, and training
     stops when the monitored score has not improved for `cfg.patience` epochs, or after
     `cfg.max_epochs`. One epoch = every training tile once, freshly augmented. Returns the per-epoch
@@ -174,6 +175,7 @@ def fit(model, samples: Samples, cfg: TrainConfig, device, seed: int,
     if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
         raise BenchlibError(f"optimizer must be one of {', '.join(OPTIMIZERS)} and schedule one of "
                             f"{', '.join(SCHEDULES)}, got {cfg.optimizer!r} / {cfg.schedule!r}")
+    samples = data
     rng = np.random.default_rng(seed)
     crop = samples.cfg.crop
     opt = (torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
@@ -266,7 +268,7 @@ def train_model(name: str, samples: Samples, cfg: TrainConfig, device, seed: int
         # 6, and at width ÷ 8 its weight gradients were ~10³× further from a float64 reference
         # than the default layout's (U-Net(19) 3.7e-3 vs 1.5e-6, relative norm).
         model = model.to(memory_format=torch.channels_last)
-    hist = fit(model, samples, cfg, device, seed, checkpoint, on_epoch)
+    hist = fit(model, samples, cfg, seed=seed, device=device, checkpoint=checkpoint, on_epoch=on_epoch)
     synchronize(device)
     return Trained(name, model, hist, hist.attrs["train_time_s"], seed)
 
