@@ -48,7 +48,7 @@ def controls():
 
 
 def test_positive_control_holds_and_negative_control_does_not(controls):
-    v = {r: evaluate(C.CONTROL_CLAIMS, run, n_boot=400).set_index("claim_id")["verdict"] for r, run in controls.items()}
+    v = {r: evaluate(C.CONTROL_CLAIMS, run).set_index("claim_id")["verdict"] for r, run in controls.items()}
     assert v["complementary"]["and_more_precise"] == "held"
     assert v["complementary"]["orandnet_more_precise"] == "held"
     for cid in ("and_more_precise", "orandnet_more_precise"):

@@ -73,8 +73,7 @@ def control_run(split: data.Split, regime: str, cfg, log=print) -> Run:
     """The control on `split`'s true masks, one synthetic pair and one trained ORANDNet per seed;
     thresholds and scores exactly as in the trained pipeline (`runs.score_cams`)."""
     seeds = []
-    for k in range(cfg.n_seeds):
-        seed = cfg.seed + k
+    for seed in cfg.seeds:
         rng = np.random.default_rng([seed, REGIMES.index(regime)])
         r = SeedRun(seed)
         pairs = [synthetic_pair(m, cl, regime, rng) for m, cl in zip(split.masks, split.classes)]

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from benchlib import BenchlibError
+from benchlib.chapters import ChapterConfig
 from benchlib.torchutil import TrainingCheckpoint, pick_device, set_threads
 
 from . import data, evaluate as E, models as M, train as T
@@ -26,14 +27,11 @@ from .runs import (AND_, NAIVE, OR_, ORAND, ORAND_RW, RESNET, SCHED, STAGE2, STA
 
 
 @dataclass
-class Config:
-    """The notebook's parameters (same names, same defaults as its parameters cell)."""
+class Config(ChapterConfig):
+    """The notebook's parameters (same names, same defaults as its parameters cell); the shared ones
+    (seed, n_seeds, device, data_root, checkpoint_every, …) come from ChapterConfig."""
 
-    data_root: str = ""
-    seed: int = 0                 # twin seed and first model seed
-    n_seeds: int = 3              # model seeds seed, seed+1, …
-    device: str = "auto"
-    torch_threads: int = 1
+    threads: int = 1              # tiny networks: one thread beats two competing ones (0: the runner budget)
     image_size: int = 48
     n_train: int = 150
     n_val: int = 60
@@ -46,17 +44,12 @@ class Config:
     scale_schedule: list = field(default_factory=lambda: [[8, 1], [4, 2], [2, 3]])  # (factor, until epoch)
     bg_threshold: object = "heldout"  # "heldout" (sweep on the calibration part) or one float for all
     n_eval_classes: int = 21  # 21 = paper convention; 20 = the released code's matrix
-    n_boot: int = 1000
     n_control: int = 40  # train images (true masks) for the mechanism control; 0 skips it
     resnet_checkpoint: str = ""  # a state_dict of this chapter's classifier: skips its training
     vit_checkpoint: str = ""
     backbones: str = "small"     # "small" (reduced, from scratch) or "paper" (ResNet-50, ViT-B/16)
     resnet_weights: str = ""     # paper backbones: a torchvision ImageNet resnet50 state dict file
     vit_weights: str = ""        # paper backbones: a torchvision ImageNet vit_b_16 state dict file
-    checkpoint_every: int = 0    # save each training stage's state every N epochs and resume it (0: off)
-    checkpoint_dir: str = ""     # empty: <results_root>/.checkpoints/<profile>/orandnet_voc
-    profile: str = "default"     # injected by the runner (names the checkpoint folder)
-    results_root: str = ""       # injected by the runner (empty: the default results folder)
 
     def __post_init__(self):
         if self.n_eval_classes not in (20, 21):
@@ -115,7 +108,7 @@ def run_seed(train: data.Split, val: data.Split, cfg: Config, seed: int, log=pri
 
 def run(config: Config, log=print) -> Run:
     """The whole chapter: the data (real VOC or the twin), then every seed's pipeline."""
-    set_threads(config.torch_threads)
+    set_threads(config.threads)
     cfg = dataclasses.replace(config, device=str(pick_device(config.device)))
     ds = data.dataset(cfg.data_root, n_train=cfg.n_train, n_val=cfg.n_val, size=cfg.image_size, seed=cfg.seed)
     train = data.load_split(data.VOCSegmentation(ds.root, "train"), cfg.image_size)
@@ -124,7 +117,7 @@ def run(config: Config, log=print) -> Run:
     train = data.Split([i for i, k in zip(train.ids, keep) if k], train.images[keep], train.masks[keep],
                        train.labels[keep])
     log(f"{ds.name}: {len(train.ids)} train / {len(val.ids)} val images, {cfg.image_size} px, device {cfg.device}")
-    seeds = [run_seed(train, val, cfg, cfg.seed + k, log) for k in range(cfg.n_seeds)]
+    seeds = [run_seed(train, val, cfg, seed, log) for seed in cfg.seeds]
     floors, val_floor = trivial_floors(train, val)
     out = Run(cfg, ds.name, train, val, seeds, floors, val_floor)
     if cfg.n_control > 0:
@@ -133,5 +126,5 @@ def run(config: Config, log=print) -> Run:
         out.control = {regime: control_run(part, regime, cfg, log) for regime in REGIMES}
     if cfg.checkpoint_every:
         # every stage has been trained and measured: nothing is left to resume
-        TrainingCheckpoint.remove_all(T.checkpoint_dir(cfg))
+        TrainingCheckpoint.remove_all(cfg.checkpoint_folder())
     return out

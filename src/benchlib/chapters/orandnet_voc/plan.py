@@ -67,7 +67,7 @@ def check(ctx) -> ChapterPlan:
     rows = [RowStatus(f"Table 1 {m}", True) for m in TABLE1_METHODS]
     rows += [RowStatus(f"Table 2 {m}{STAGE2}", True) for m in STAGE2_METHODS]
     rows.append(RowStatus("mechanism control", c.n_control > 0, "" if c.n_control > 0 else "n_control = 0"))
-    return ChapterPlan("orandnet_voc", data=[data], weights=weights, rows=rows)
+    return ChapterPlan(Config.chapter_id(), data=[data], weights=weights, rows=rows)
 
 
 def estimate(ctx, plan: ChapterPlan) -> Estimate:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from benchlib.claims import evaluate, interval, not_claimed_rows
 from benchlib.metrics.segmentation import confusion_matrix
+from benchlib.results import paper_table
 from benchlib.widgets import redraw_on_change, static_mode
 
 from . import claims as C, models as M
@@ -197,12 +198,12 @@ def control_table(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def control_verdicts(run: Run, n_boot: int = 1000) -> pd.DataFrame:
+def control_verdicts(run: Run) -> pd.DataFrame:
     """The precision claims (AND and ORANDNet more precise than each input, recall kept) judged on
     each control regime: expected held with complementary errors, not with correlated ones."""
     frames = []
     for regime, ctl in run.control.items():
-        v = evaluate(C.CONTROL_CLAIMS, ctl, n_boot=n_boot)
+        v = evaluate(C.CONTROL_CLAIMS, ctl)
         v.insert(0, "errors", regime)
         frames.append(v[["errors", "claim_id", "verdict", "effect", "ci_low", "ci_high", "unit", "n_seeds"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -416,26 +417,13 @@ def explorer(run: Run, n_images: int = 40):
                             lambda image, method, threshold: explorer_figure(run, image, method, threshold))
 
 
-def wide_table(frame: pd.DataFrame, table: str, subset: str = "", metrics=("mIoU", "precision", "recall")) -> pd.DataFrame:
-    """Compact display of one table's rows: one line per method (in the order recorded: ours first,
-    then the paper-only rows; mean rows only, not the per-seed ones), ours / paper / Δ per metric,
-    blanks where there is no number."""
-    f = frame[(frame["table"].astype(str) == str(table)) & (frame["subset"].fillna("") == subset)
-              & frame["metric"].isin(metrics) & (frame["seed"].isna() | (frame["seed"].astype(str) == ""))]
-    order = list(dict.fromkeys(f["method"]))
-    cols = {}
-    for metric in [m for m in metrics if m in set(f["metric"])]:
-        g = f[f["metric"] == metric].set_index("method")
-        for name, col in (("ours", "value"), ("paper", "paper_value"), ("Δ", "delta")):
-            cols[(metric, name)] = g[col].reindex(order)
-    w = pd.DataFrame(cols, index=order)
-    return w.map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-
-
-
-def tables(res) -> dict:
-    """Table 1 (pseudo-masks) and Table 2 (val column) in the paper's layout: ours / paper / Δ."""
-    return {"Table 1": wide_table(res.frame, "1"), "Table 2 (val)": wide_table(res.frame, "2", "val", ("mIoU",))}
+def tables(res, run: Run) -> dict:
+    """The paper's tables in its layout, one row per method (mean rows; ours (paper) Δ per cell):
+    Table 1 (pseudo-mask mIoU / precision / recall, the primary evaluation) and Table 2 (val and test
+    mIoU; the test column is the paper's only)."""
+    return {"1": paper_table(res.frame, "1", metrics=tuple(KEYS), subset="", columns=("metric",),
+                             show=("ours", "paper", "delta"), digits=1),
+            "2": paper_table(res.frame, "2", metrics=("mIoU",), show=("ours", "paper", "delta"), digits=1)}
 
 
 def not_claimed() -> list[dict]:

@@ -1,18 +1,20 @@
 """Training stages of the ORANDNet chapter: the two classifiers, the ORANDNet FCN, the affinity
-refinement and the second-stage segmentation network (each a small AdamW loop)."""
+refinement and the second-stage segmentation network, each through `fit` (one AdamW loop) with its
+own `Settings`."""
 from __future__ import annotations
 
 import hashlib
 import math
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from benchlib import BenchlibError
-from benchlib.torchutil import (TrainingCheckpoint, autocast, chapter_checkpoint_dir, config_hash,
-                                restore_training_state, seed_everything, training_state)
+from benchlib.torchutil import (TrainingCheckpoint, autocast, config_hash, restore_training_state, seed_everything,
+                                training_state)
 
 from . import models as M
 from .data import Split
@@ -20,19 +22,35 @@ from .data import Split
 MIN_SIDE = 12  # scale scheduling never shrinks an image side below this many pixels
 
 
-def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_decay=0.0, transform=None,
-         checkpoint: TrainingCheckpoint | None = None, on_epoch=None):
-    """AdamW + polynomial decay (power 0.9) over `epochs` passes of shuffled mini-batches; bf16
-    autocast and channels_last on CUDA. `transform(epoch, batch_tensors)` may augment / rescale.
-    `checkpoint`: the state (model, optimiser, schedule, every random generator) is saved after the
-    epochs it says and a matching saved state is resumed, so an interrupted training ends with the
-    numbers of an uninterrupted one; `on_epoch(epoch)` is called after each epoch trained here."""
+@dataclass(frozen=True)
+class Settings:
+    """One training stage's settings (the `cfg` of `fit`): `loss(model, *batch)` is the loss of a
+    batch of the training tensors; `transform(epoch, batch, generator)` may augment / rescale it."""
+
+    loss: Callable
+    epochs: int
+    lr: float
+    batch: int
+    weight_decay: float = 0.0
+    transform: Callable | None = None
+
+
+def fit(model, data, cfg: Settings, *, seed: int, device, checkpoint: TrainingCheckpoint | None = None,
+        on_epoch=None):
+    """Train `model` on `data` (a list of equally long tensors, batched together) with `cfg`: AdamW +
+    polynomial decay (power 0.9) over `cfg.epochs` passes of shuffled mini-batches; bf16 autocast and
+    channels_last on CUDA. `checkpoint`: the state (model, optimiser, schedule, every random generator)
+    is saved after the epochs it says and a matching saved state is resumed, so an interrupted training
+    ends with the numbers of an uninterrupted one; `on_epoch(epoch)` is called after each epoch trained
+    here. Leaves `model` trained, in eval mode, and returns its history: the mean training loss of
+    each epoch trained here (a resumed training lists only the epochs after the checkpoint)."""
+    tensors, loss_fn, epochs, batch, transform = data, cfg.loss, cfg.epochs, cfg.batch, cfg.transform
     device = torch.device(device)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = len(tensors[0])
     total = max(1, epochs * math.ceil(n / batch))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - min(s, total - 1) / total) ** 0.9)
@@ -42,9 +60,11 @@ def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_dec
         restore_training_state(saved, model=model, optimizer=opt, scheduler=sched)
         g.set_state(saved["generator"])
         start = saved["epoch"]
+    history = []
     model.train()
     for ep in range(start, epochs):
         perm = torch.randperm(n, generator=g)
+        summed = torch.zeros((), device=device)
         for s in range(0, n, batch):
             idx = perm[s:s + batch]
             xb = [t[idx].to(device, non_blocking=True) for t in tensors]
@@ -56,6 +76,8 @@ def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_dec
             loss.float().backward()
             opt.step()
             sched.step()
+            summed += loss.detach().float()
+        history.append(float(summed) / max(1, math.ceil(n / batch)))
         if checkpoint is not None and checkpoint.due(ep + 1, last=ep + 1 == epochs):
             checkpoint.save({**training_state(model=model, optimizer=opt, scheduler=sched),
                              "generator": g.get_state()},
@@ -63,7 +85,7 @@ def _fit(model, tensors, loss_fn, *, epochs, lr, batch, device, seed, weight_dec
         if on_epoch is not None:
             on_epoch(ep + 1)
     model.eval()
-    return model
+    return history
 
 
 def stage_checkpoint(cfg, stage: str, seed: int, tensors, **settings) -> TrainingCheckpoint | None:
@@ -79,11 +101,7 @@ def stage_checkpoint(cfg, stage: str, seed: int, tensors, **settings) -> Trainin
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     key = config_hash(stage, seed, settings, h.hexdigest(), cfg.backbones, cfg.image_size,
                       cfg.resnet_weights, cfg.vit_weights, str(cfg.device), torch.__version__)
-    return TrainingCheckpoint(checkpoint_dir(cfg), f"{stage}-seed{seed}-{key[:8]}", key, every)
-
-
-def checkpoint_dir(cfg) -> Path:
-    return chapter_checkpoint_dir(cfg, "orandnet_voc")
+    return TrainingCheckpoint(cfg.checkpoint_folder(), f"{stage}-seed{seed}-{key[:8]}", key, every)
 
 
 def _flip(ep, xb, g):
@@ -111,9 +129,10 @@ def train_classifier(kind: str, train: Split, cfg, seed: int):
     x, y = M.to_tensor(train.images), torch.from_numpy(train.labels).float()
     lossf = torch.nn.MultiLabelSoftMarginLoss()
     epochs, lr, wd = (cfg.cls_epochs, 3e-3, 1e-4) if kind == "resnet" else (cfg.vit_epochs, 2e-3, 1e-4)
-    return _fit(model, [x, y], lambda m, xb, yb: lossf(m(xb), yb), epochs=epochs, lr=lr, batch=16,
-                device=cfg.device, seed=seed, weight_decay=wd, transform=_flip,
-                checkpoint=stage_checkpoint(cfg, f"classifier-{kind}", seed, [x, y], epochs=epochs, lr=lr, wd=wd))
+    settings = Settings(lambda m, xb, yb: lossf(m(xb), yb), epochs, lr, batch=16, weight_decay=wd, transform=_flip)
+    fit(model, [x, y], settings, seed=seed, device=cfg.device,
+        checkpoint=stage_checkpoint(cfg, f"classifier-{kind}", seed, [x, y], epochs=epochs, lr=lr, wd=wd))
+    return model
 
 
 def train_orandnet(or_cams, and_cams, cfg, seed: int):
@@ -123,10 +142,11 @@ def train_orandnet(or_cams, and_cams, cfg, seed: int):
     y = torch.from_numpy(np.concatenate(and_cams)[:, None])
     net = M.OrAndNet()
     # the network's layout is in the checkpoint key: a state saved by another layout is not resumed
-    return _fit(net, [x, y], lambda m, xb, yb: M.orand_loss(m(xb), yb), epochs=cfg.orand_epochs,
-                lr=3e-3, batch=8, device=cfg.device, seed=seed, transform=_flip,
-                checkpoint=stage_checkpoint(cfg, "orandnet", seed, [x, y], epochs=cfg.orand_epochs,
-                                            network=repr(net)))
+    settings = Settings(lambda m, xb, yb: M.orand_loss(m(xb), yb), cfg.orand_epochs, lr=3e-3, batch=8,
+                        transform=_flip)
+    fit(net, [x, y], settings, seed=seed, device=cfg.device,
+        checkpoint=stage_checkpoint(cfg, "orandnet", seed, [x, y], epochs=cfg.orand_epochs, network=repr(net)))
+    return net
 
 
 @torch.no_grad()
@@ -171,9 +191,10 @@ def train_affinity(train: Split, cams, cfg, seed: int, radius: int = 4):
         return M.affinity_loss(M.affinities(m(xb).float(), ii, jj), sb, ii, jj)
 
     x = M.to_tensor(train.images)
-    return _fit(M.AffinityNet(), [x, seeds], loss, epochs=cfg.aff_epochs, lr=2e-3, batch=16, device=cfg.device,
-                seed=seed, checkpoint=stage_checkpoint(cfg, "affinity", seed, [x, seeds], epochs=cfg.aff_epochs,
-                                                       radius=radius))
+    net = M.AffinityNet()
+    fit(net, [x, seeds], Settings(loss, cfg.aff_epochs, lr=2e-3, batch=16), seed=seed, device=cfg.device,
+        checkpoint=stage_checkpoint(cfg, "affinity", seed, [x, seeds], epochs=cfg.aff_epochs, radius=radius))
+    return net
 
 
 @torch.no_grad()
@@ -214,9 +235,12 @@ def train_segnet(train: Split, pseudo_masks: np.ndarray, cfg, seed: int, schedul
         return list(M.downsample_pair(xb[0], xb[1], factor))
 
     x, y = M.to_tensor(train.images), torch.from_numpy(pseudo_masks.astype(np.int64))
-    return _fit(M.SegNet(width=24), [x, y], lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb, ignore_index=255),
-                epochs=cfg.seg_epochs, lr=1e-2, batch=16, device=cfg.device, seed=seed, transform=transform,
-                checkpoint=stage_checkpoint(cfg, "segnet", seed, [x, y], epochs=cfg.seg_epochs, schedule=schedule))
+    settings = Settings(lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb, ignore_index=255), cfg.seg_epochs,
+                        lr=1e-2, batch=16, transform=transform)
+    net = M.SegNet(width=24)
+    fit(net, [x, y], settings, seed=seed, device=cfg.device,
+        checkpoint=stage_checkpoint(cfg, "segnet", seed, [x, y], epochs=cfg.seg_epochs, schedule=schedule))
+    return net
 
 
 @torch.no_grad()
