@@ -125,6 +125,72 @@ def test_throwaway_chapter_from_template_runs_and_gets_a_page(tmp_path):
     assert after == before, "making and running a chapter must not edit files of the repository"
 
 
+def test_template_notebook_is_thin_and_lists_every_config_field():
+    """The template's notebook passes the checks every chapter notebook passes."""
+    from types import SimpleNamespace
+
+    from benchlib.chapters import template
+    from benchlib.chapters._template import SPEC
+
+    spec = SimpleNamespace(id=SPEC.id, package=template.PACKAGE, profiles=SPEC.profiles,
+                           notebook_path=lambda: template.TEMPLATE / template.NOTEBOOK)
+    test_notebooks_are_thin(spec)
+    test_notebook_defaults_equal_library_defaults(spec)
+
+
+def _template_words(paths) -> dict:
+    """{file name: the "template" words (case-insensitive) left in it, with some context}."""
+    found = {p.name: re.findall(r".{0,30}template.{0,30}", p.read_text(encoding="utf-8"), flags=re.IGNORECASE)
+             for p in paths}
+    return {name: hits for name, hits in found.items() if hits}
+
+
+def test_new_chapter_writes_package_notebook_and_tests_where_an_in_repo_chapter_lives(tmp_path, monkeypatch):
+    """Without `dest`: chapters/<id>/, notebooks/<id>.ipynb and tests/chapters/<id>/ (with its
+    __init__.py) of the project; every "template" word renamed; no other file touched."""
+    import shutil
+
+    from benchlib.chapters import template
+
+    shutil.copytree(template.TEMPLATE, tmp_path / "chapters" / "_template",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(template, "TEMPLATE", tmp_path / "chapters" / "_template")
+    monkeypatch.setenv("BENCHLIB_ROOT", str(tmp_path))
+    written = new_chapter("my_paper", "My paper: what it claims")
+    rel = {str(p.relative_to(tmp_path)) for p in written}
+    assert {"chapters/my_paper/__init__.py", "chapters/my_paper/train.py", "chapters/my_paper/paper/table_1.csv",
+            "notebooks/my_paper.ipynb", "tests/chapters/my_paper/__init__.py",
+            "tests/chapters/my_paper/test_chapter.py"} <= rel
+    assert not any(r.startswith("chapters/my_paper/tests") for r in rel)
+    assert not _template_words(written)
+    test_text = (tmp_path / "tests/chapters/my_paper/test_chapter.py").read_text()
+    assert "from benchlib.chapters.my_paper import SPEC" in test_text and "def test_my_paper_" in test_text
+    assert 'id="my_paper"' in (tmp_path / "chapters/my_paper/__init__.py").read_text()
+    assert "# My paper: what it claims" in (tmp_path / "notebooks/my_paper.ipynb").read_text()
+    with pytest.raises(BenchlibError, match="already exists"):
+        new_chapter("my_paper")
+
+
+@pytest.mark.slow   # ~15 s of CPU (a pytest run in a subprocess), longer on a busy machine
+def test_new_chapter_renames_every_template_word_and_its_own_tests_pass(tmp_path):
+    """A chapter made outside this repository carries its tests beside the package
+    (`<dest>_tests/`): they pass as written (run by pytest in a subprocess), and no "template"
+    word is left in anything written."""
+    pkgs = tmp_path / "pkgs"
+    written = new_chapter("demo_paper", dest=pkgs / "demo_paper", notebook=pkgs / "demo_paper" / "demo_paper.ipynb",
+                          package="demo_paper")
+    tests = pkgs / "demo_paper_tests"
+    assert {tests / "__init__.py", tests / "test_chapter.py", pkgs / "demo_paper" / "models.py"} <= set(written)
+    assert not _template_words(written)
+    assert 'twin_name="synth-demo_paper"' in (pkgs / "demo_paper" / "data.py").read_text()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkgs), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", str(tests)],
+                          cwd=pkgs, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "test_demo_paper_resumed_training_equals_an_uninterrupted_one PASSED" in done.stdout
+    assert not re.search(r"\b(failed|skipped|error)", done.stdout.splitlines()[-1])
+
+
 @pytest.mark.parametrize("spec", [s for s in all_specs() if s.id != "metrics_appendix"], ids=lambda s: s.id)
 def test_every_chapter_follows_the_protocol(spec):
     """The same stage has the same name in every chapter."""

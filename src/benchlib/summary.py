@@ -2,7 +2,6 @@
 tables in the paper's layout and downloads — built only from the results files."""
 from __future__ import annotations
 
-import math
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +10,7 @@ import pandas as pd
 
 from .claims import BY_CONSTRUCTION, VERDICTS, counts
 from .claimsview import checks_html, claims_html, scoreboard_html
-from .results import chapter_dir, load_results, read_run
+from .results import chapter_dir, load_results, paper_table, read_run
 
 
 def md_table(df: pd.DataFrame) -> str:
@@ -43,23 +42,6 @@ def status_line(run: dict, failure: dict | None = None) -> str:
     dur = run.get("runner_duration_s", run.get("duration_s"))
     dur = f"{dur:.1f} s" if isinstance(dur, (int, float)) else "?"
     return f"ok — {dur}, commit `{run.get('git_commit')}`, {run.get('device', '')}"
-
-
-def _fmt(v, digits=3) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.{digits}g}"
-
-
-def paper_layout(res: pd.DataFrame, table: str) -> pd.DataFrame:
-    """One row per method, one column per (subset, metric): "ours | paper" (compact)."""
-    t = res[res["table"].astype(str) == str(table)].copy()
-    if t.empty:
-        return pd.DataFrame()
-    t["col"] = [f"{m} {s}".strip() for m, s in zip(t["metric"].astype(str), t["subset"].fillna("").astype(str))]
-    t["cell"] = [("not run" if pd.isna(v) and str(n).startswith("not run") else _fmt(v, 4))
-                 + (f" \\| {_fmt(p, 4)}" if not pd.isna(p) else "")
-                 for v, p, n in zip(t["value"], t["paper_value"], t["note"].astype(object).fillna(""))]
-    wide = t.pivot_table(index="method", columns="col", values="cell", aggfunc="first", sort=False)
-    return wide.reset_index().fillna("")
 
 
 def _downloads(cid: str, src: Path, dest: Path) -> str:
@@ -160,8 +142,8 @@ def summary_markdown(profile: str, chapter_ids: list[str], titles: dict, results
             sec += ["### Checks (identities, not claims)", "", checks_html(checks), ""]
         for table in sorted(res["table"].astype(str).unique(), key=lambda t: (len(t), t)):
             # every row, tidy, is in the chapter's page and its results.csv (Downloads): not repeated here
-            sec += [f"```{{dropdown}} Table {table}: ours \\| paper",
-                    md_table(paper_layout(res, table)), "```", ""]
+            sec += [f"```{{dropdown}} Table {table}: ours (paper)",
+                    md_table(paper_table(res, table, flat=True).reset_index()), "```", ""]
         sections.append("\n".join(sec))
     all_claims = pd.concat(every, ignore_index=True) if every else pd.DataFrame()
     plot = forest_figure(all_claims, page_dir / "forest.svg")

@@ -1,4 +1,4 @@
-"""The template paper's claims, declared for the claims engine."""
+"""The template paper's claims, declared for the claims engine (placeholders: quote the paper's)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +17,7 @@ CLAIMS = [
           statement="A learned threshold is more accurate than guessing the majority class.",
           source="§4, Table 1: 'the threshold classifier clearly outperforms the trivial baseline'",
           effect=_accuracy_gain, direction=+1, margin=5.0, unit="accuracy points", min_seeds=3,
+          margin_source="placeholder: the paper's words or numbers that size 'clearly'",
           preconditions=(degenerate_guard("threshold", lambda run: [100 * np.mean(a) for a in run.correct["threshold"]],
                                           floor=50.0, what="accuracy %"),),
           on_paper=lambda paper: paper.value("1", "threshold", "accuracy") - paper.value("1", "majority", "accuracy")),

@@ -28,6 +28,14 @@ def load(root) -> pd.DataFrame:
     return df
 
 
+def halves(df: pd.DataFrame):
+    """((x, label) of the training half, (x, label) of the test half): the file's first and second
+    half, as float and int arrays."""
+    x, y = df["x"].to_numpy(float), df["label"].to_numpy(int)
+    half = len(x) // 2
+    return (x[:half], y[:half]), (x[half:], y[half:])
+
+
 def write_twin(folder: Path, n_samples: int, noise: float, seed: int) -> None:
     """Two classes whose x differ by 1 on average, blurred by `noise` (the task's difficulty)."""
     rng = np.random.default_rng(seed)

@@ -1,22 +1,33 @@
-"""Report of the template chapter: result rows beside the paper's, the table, a figure, an explorer."""
+"""Report of the template chapter: result rows beside the paper's, Table 1 in the paper's layout,
+a figure, the statements not judged, an explorer."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchlib.results import bootstrap_ci
+from benchlib.claims import not_claimed_rows
+from benchlib.results import bootstrap_ci, paper_table
 
 
 def record(res, run) -> None:
     for method, per_seed in run.correct.items():
         acc = np.array([100 * np.mean(a) for a in per_seed])
         res.add("1", method, "accuracy", acc.mean(), dataset=run.dataset, n=len(acc),
-                ci=bootstrap_ci(acc) if len(acc) > 1 else None, seed=run.config.seed)
+                ci=bootstrap_ci(acc) if len(acc) > 1 else None)
     res.compare_with_paper("1")
 
 
-def tables(res):
-    return res.table("1")
+def tables(res, run) -> dict:
+    """The paper's tables by their id: ours [95 % CI] (paper)."""
+    return {"1": paper_table(res.frame, "1", show=("ours", "ci", "paper"))}
+
+
+def not_claimed() -> list[dict]:
+    """The paper's statements this chapter does not judge, where they are, and why not."""
+    return not_claimed_rows([
+        ("The threshold carries over to other datasets.", "§5",
+         "placeholder: one dataset is re-run here"),
+    ])
 
 
 def figure(run):
@@ -24,6 +35,16 @@ def figure(run):
     for method, per_seed in run.correct.items():
         ax.bar(method, 100 * np.mean([np.mean(a) for a in per_seed]))
     ax.set_ylabel("accuracy (%)")
+    return fig
+
+
+def training_curves(run):
+    fig, ax = plt.subplots(figsize=(4, 2.5))
+    for s, hist in zip(run.config.seeds, run.history):
+        ax.plot(hist["epoch"], hist["train_loss"], label=f"seed {s}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=7)
     return fig
 
 

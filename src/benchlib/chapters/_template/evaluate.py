@@ -1,0 +1,24 @@
+"""Scoring of the template chapter against the ground truth: the model's predictions on the test
+half, right or wrong per sample, and the accuracy in percent."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def predict(model, x, device="cpu") -> np.ndarray:
+    """Label 1 where the model's logit is positive, else 0 (an int array, one per x)."""
+    with torch.no_grad():
+        logits = model(torch.tensor(np.asarray(x), dtype=torch.float32, device=device))
+    return (logits > 0).to(torch.int64).cpu().numpy()
+
+
+def correct(predicted, truth) -> np.ndarray:
+    """Per sample, True where the prediction is the true label (the claims' unit)."""
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    return predicted.astype(int) == truth.astype(int)
+
+
+def accuracy(predicted, truth) -> float:
+    """Percent of the samples predicted right."""
+    return 100 * float(np.mean(correct(predicted, truth)))

@@ -1,0 +1,1 @@
+"""Tests of the template chapter: its loader, scores, claim, resumable training and a short run."""
