@@ -113,6 +113,7 @@ def _rows():
     res.add("2", "B", "F1", 40.0, dataset="twin", subset="D19")
     res.not_run("2", "C", "F1", "not run: no weights", subset="D12")
     res.add("3", "A", "F1", 1.0, dataset="twin")
+    res.add("3", "B", "F1", 0.517, dataset="twin", paper_value=70.3)     # a percent near 0
     return res
 
 
@@ -130,6 +131,7 @@ def test_paper_table_cells_worked_by_hand():
     assert stacked.loc[("A", "Δ"), ("D12", "F1")] == "+3.05"
     flat = R.paper_table(_rows().frame, "2", flat=True, columns=("metric", "subset"))
     assert list(flat.columns) == ["F1 D12", "accuracy D12", "F1 D19"]
+    assert R.paper_table(_rows().frame, "3").loc["B", ("", "F1")] == "0.5 (70.3)"
     assert R.paper_table(_rows().frame, "9").empty
     with pytest.raises(BenchlibError, match="unknown part"):
         R.paper_table(_rows().frame, "2", show=("ours", "median"))

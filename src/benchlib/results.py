@@ -377,11 +377,12 @@ _PART_NAMES = {"ours": "ours", "ci": "95% CI", "paper": "paper", "delta": "Δ"}
 
 def _decimals(r, digits) -> int:
     """`digits`, or for None: 3 decimals for a quantity below 2 in size (fractions), else 1 (percent,
-    counts); judged on the row's value (else the paper's) so all parts of a cell match."""
+    counts); judged on the larger of the row's value and the paper's, so all parts of a cell match
+    (a percent near 0 stays a percent)."""
     if digits is not None:
         return digits
-    ref = r.value if not pd.isna(r.value) else r.paper_value
-    return 3 if pd.isna(ref) or abs(ref) < 2 else 1
+    sizes = [abs(x) for x in (r.value, r.paper_value) if not pd.isna(x)]
+    return 3 if not sizes or max(sizes) < 2 else 1
 
 
 def paper_table(frame: pd.DataFrame, table, *, metrics: Sequence[str] | None = None, subset: str | None = None,
