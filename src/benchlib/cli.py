@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("chapters", help="list the chapters and their profile parameters")
 
-    n = sub.add_parser("new-chapter", help="start a chapter: copy the template into chapters/ID and notebooks/ID.ipynb")
+    n = sub.add_parser("new-chapter", help="start a chapter: copy the template into chapters/ID, notebooks/ID.ipynb and tests/chapters/ID/ (every template word renamed)")
     n.add_argument("id", help="the new chapter's id (a Python identifier, e.g. my_paper)")
     n.add_argument("--title", default="", help="the chapter's title")
     return p
