@@ -3,10 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchlib.chapters.sam_vs_sam2 import SPEC
 from benchlib.chapters.sam_vs_sam2 import report as R
 from benchlib.chapters.sam_vs_sam2.pipeline import COMPOSITION_CHECK, composition_factor, paired_ratio
 from benchlib.chapters.sam_vs_sam2.video import per_frame, per_frame_slope
-from benchlib.results import ChapterResults
+from benchlib.results import ChapterResults, check_tables
 
 from .test_claims import ROUNDS, _timing, clear_effect_run
 
@@ -40,7 +41,7 @@ def test_ratios_are_paired_by_round(run):
 
 
 def test_record_rows(run):
-    res = ChapterResults("sam_vs_sam2", "default", "/nonexistent", parameters={})
+    res = ChapterResults(SPEC.id, "default", "/nonexistent", parameters={})
     R.record(res, run)
     f = res.frame.set_index(["table", "method", "metric"])
     assert f.loc[("1", "SAM ViT-B", "image encoder s"), "value"] == pytest.approx(np.median(2 * ROUNDS))
@@ -66,6 +67,23 @@ def test_record_rows(run):
     assert f.loc[("published", "SAM ViT-B", "params_M"), "paper_value"] == 93.74
 
 
+def test_tables_are_the_paper_tables_by_id(run):
+    res = ChapterResults(SPEC.id, "default", "/nonexistent", parameters={})
+    R.record(res, run)
+    t = check_tables(res, R.tables(res, run))
+    assert list(t) == ["1", "published"]
+    pub = t["published"]
+    # ours with the paper's number in parentheses; only the paper's: "—"; not run: says so
+    assert pub.loc["SAM ViT-B", ("counted", "params_M")] == "90.0 (93.7)"
+    assert pub.loc["SAM 2.1 Hiera-B+ / SAM ViT-H", ("384², this machine", "encoder speed ratio")] == "10.0 (6.0)"
+    assert pub.loc["SAM 2 Hiera-B+ (SA-1B)", ("image, A100", "FPS")] == "— (130.1)"
+    assert pub.loc["SAM ViT-H", ("SA-23", "mIoU_1click")] == "— (58.1)"
+    assert "not run" in pub.loc["SAM ViT-B", [c for c in pub.columns if c[1] == "mIoU_1click"]].tolist()
+    comp = R.component_table(res)
+    assert comp.loc["SAM ViT-B", "image encoder"] == "90.000" and comp.loc["SAM ViT-B", "prompt encoder"] == "0.006"
+    assert comp.loc["SAM 2.1 Hiera-B+", "prompt encoder"] == ""
+
+
 def test_table1_keeps_review_text_and_adds_measured_column(run):
     t = R.table1(run)
     assert len(t) == 10 and list(t.columns) == ["Feature", "SAM (review)", "SAM 2 (review)", "measured here"]
@@ -84,7 +102,7 @@ def test_native_round_rows_and_protocol(run):
                   "hiera_b+": _timing("hiera_b+", [10.0], [500.0], weights=350.0, resolution=1024, warmup=0),
                   "vit_h": _timing("vit_h", [240.0], how="composed", resolution=1024, warmup=0),
                   COMPOSITION_CHECK: _timing("vit_b", [20.0], how="composed", resolution=1024, warmup=0)}
-    res = ChapterResults("sam_vs_sam2", "default", "/nonexistent", parameters={})
+    res = ChapterResults(SPEC.id, "default", "/nonexistent", parameters={})
     R.record(res, run)
     f = res.frame.set_index(["table", "method", "metric"])
     row = f.loc[("1", "SAM ViT-B", "image encoder s, 1024²")]
@@ -98,7 +116,7 @@ def test_native_round_rows_and_protocol(run):
     assert ratios[("SAM 2.1 Hiera-B+ / SAM ViT-H", "384², this machine")] == pytest.approx(10.0)
     assert ratios[("SAM 2.1 Hiera-B+ / SAM ViT-B", "1024², this machine")] == pytest.approx(3.0)
     run.native["vit_b"]["cpu_s"] = np.array([24.0])   # CPU 24 s vs 9 s (0.9 × 10): ratio 8/3, only whole pairs
-    res = ChapterResults("sam_vs_sam2", "default", "/nonexistent", parameters={})
+    res = ChapterResults(SPEC.id, "default", "/nonexistent", parameters={})
     R.record(res, run)
     cpu = res.frame[res.frame["metric"] == "encoder CPU-time ratio (calling thread)"].set_index(["method", "subset"])
     assert cpu.loc[("SAM 2.1 Hiera-B+ / SAM ViT-B", "1024², this machine"), "value"] == pytest.approx(24 / 9)
@@ -117,7 +135,7 @@ def test_quality_rows_and_their_intervals(run):
     """mIoU and J&F rows when checkpoints gave them: means by hand, intervals inside [0, 100]."""
     run.config.quality_variants = ["vit_h", "hiera_b+"]
     run.jf["SAM 2 (no memory)"] = {"J": [0.5, 1.0, 0.5, 1.0], "F": [0.5, 1.0, 0.5, 1.0], "JF": 0.75}
-    res = ChapterResults("sam_vs_sam2", "default", "/nonexistent", parameters={})
+    res = ChapterResults(SPEC.id, "default", "/nonexistent", parameters={})
     R.record(res, run)
     f = res.frame.set_index(["method", "metric"])
     one = f.loc[("SAM ViT-H", "mIoU_1click")]

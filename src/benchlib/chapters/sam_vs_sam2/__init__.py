@@ -21,4 +21,5 @@ PAPER = dict(
 SPEC = ChapterSpec('sam_vs_sam2', 'From SAM to SAM 2: the comparison table, measured', order=10,
                    citation="Sundaresan Geetha & Hussain, From SAM to SAM 2: Exploring Improvements in Meta's Segment Anything Model, arXiv 2024 (review of SAM, 2023, and SAM 2, 2024)",
                    summary="The review's feature table beside measured parameters, interleaved encoder timing, memory and per-frame video cost of the released SAM / SAM 2 variants.",
-                   profiles={'smoke': SMOKE, 'paper': PAPER})
+                   profiles={'smoke': SMOKE, 'paper': PAPER},
+                   trains=False)  # it measures released models, trains none

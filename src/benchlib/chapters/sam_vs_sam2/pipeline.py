@@ -11,16 +11,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from benchlib.chapters import ChapterConfig
 from benchlib.torchutil import pick_device, seed_everything, set_threads
 
+from . import SPEC
 from . import data as D
 from . import models as S
-from . import quality as Q
+from . import evaluate
 from .architecture import architecture_checks, prompt_inputs
 from .measure import ComposedViT, WholeEncoder, interleaved, prompt_latency, test_image
 from .video import measure_video
 
-CHAPTER = "sam_vs_sam2"
 # Like-for-like sizes: SAM 2's base and large models against SAM's.
 LIKE_FOR_LIKE = [("vit_b", "hiera_b+"), ("vit_l", "hiera_l")]
 SPEEDUP_PAIR = ("vit_h", "hiera_b+")  # the SAM 2 paper's "6x faster"
@@ -28,13 +29,10 @@ COMPOSITION_CHECK = "vit_b (composed)"  # ViT-B timed from its parts too, to che
 
 
 @dataclass
-class Config:
+class Config(ChapterConfig):
     """The notebook's parameters (same names, same defaults as its parameters cell)."""
 
-    data_root: str = ""
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
+    n_seeds: int = 1   # one measurement session: nothing is trained, the units are timing rounds and frames
     param_variants: list = field(default_factory=lambda: ["vit_b", "vit_l", "vit_h", "hiera_t", "hiera_s",
                                                           "hiera_b+", "hiera_l"])
     latency_variants: list = field(default_factory=lambda: ["hiera_b+", "vit_b"])
@@ -116,7 +114,7 @@ def totals(params: pd.DataFrame) -> pd.DataFrame:
     """Whole-model counts (sum of the parts) beside the published ones (REFERENCE §3)."""
     from benchlib.papers import load_table
 
-    pub = load_table(CHAPTER, "published").query("metric == 'params_M' and subset == 'counted'")
+    pub = load_table(SPEC.id, "published").query("metric == 'params_M' and subset == 'counted'")
     pub = dict(zip(pub["method"], pub["value"]))
     t = params.groupby(["variant", "model", "family"], sort=False).agg(params=("params", "sum"),
                                                                        whole=("whole", "first")).reset_index()
@@ -189,15 +187,15 @@ def run_quality(config: Config, run: Run, device, gt_masks) -> None:
             ck = S.checkpoint_path(config.checkpoints, k)
             if ck is not None:
                 model = S.build(k, checkpoint=ck, device=device)
-                run.quality[k] = Q.interactive_miou(S.predictor(model), D.load_image_set(run.image_root),
-                                                    config.n_clicks)
+                run.quality[k] = evaluate.interactive_miou(S.predictor(model), D.load_image_set(run.image_root),
+                                                           config.n_clicks)
     if run.video is None:
         return
     n = run.video["n_frames"]
     for name, key in (("SAM 2", config.video_sam2), ("SAM 2 (no memory)", config.video_sam2),
                       ("SAM", config.video_sam)):
         if S.checkpoint_path(config.checkpoints, key) is not None:
-            run.jf[name] = Q.j_and_f(run.video["masks"][name], [m == 1 for m in gt_masks[:n]])
+            run.jf[name] = evaluate.j_and_f(run.video["masks"][name], [m == 1 for m in gt_masks[:n]])
 
 
 def run(config: Config) -> Run:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from benchlib.plan import ChapterPlan, Estimate, RowStatus, WeightCheck, check_data
 
+from . import SPEC
 from . import data as D
 from . import models as S
 from .pipeline import Config
@@ -63,7 +64,7 @@ def check(ctx) -> ChapterPlan:
     rows += [RowStatus(f"click mIoU {S.VARIANTS[k].label}", k in have, "no checkpoint") for k in c.quality_variants]
     rows += [RowStatus(f"video J&F {S.VARIANTS[k].label}", k in have, "no checkpoint")
              for k in (c.video_sam, c.video_sam2)]
-    return ChapterPlan("sam_vs_sam2", data=[data], weights=weights, rows=rows)
+    return ChapterPlan(SPEC.id, data=[data], weights=weights, rows=rows)
 
 
 def estimate(ctx, plan: ChapterPlan) -> Estimate:

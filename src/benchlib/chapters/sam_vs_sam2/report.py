@@ -1,5 +1,6 @@
-"""Report of the SAM vs SAM 2 chapter: result rows beside the published numbers, the review's
-Table 1 with a "measured here" column, the tables and figures of the page, and the explorer."""
+"""Report of the SAM vs SAM 2 chapter: result rows beside the published numbers, the paper tables
+(`tables`: the review's Table 1 with a "measured here" column, the published numbers beside ours),
+the page's other displays (one named function each), its figures, and the explorer."""
 from __future__ import annotations
 
 import itertools
@@ -9,14 +10,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from benchlib.claims import interval, single
+from benchlib.claims import interval, not_claimed_rows, single
 from benchlib.papers import load_table, paper_meta
-from benchlib.results import bootstrap_ci
+from benchlib.results import ChapterResults, bootstrap_ci, paper_table
 
+from . import SPEC
 from . import models as S
-from .pipeline import (CHAPTER, COMPOSITION_CHECK, LIKE_FOR_LIKE, SPEEDUP_PAIR, composition_factor, like_for_like_times,
+from .pipeline import (COMPOSITION_CHECK, LIKE_FOR_LIKE, SPEEDUP_PAIR, composition_factor, like_for_like_times,
                        paired_ratio)
-from .quality import per_frame_j_and_f
+from .evaluate import per_frame_j_and_f
 from .video import per_frame, per_frame_slope, video_growth
 
 NO_DATA = "built modules (no data)"
@@ -36,7 +38,7 @@ def _mean_ci(values, bounds):
 
 
 def _published_ratio(fast: str, slow: str) -> float:
-    pub = load_table(CHAPTER, "published").query("metric == 'FPS' and subset == 'image, A100'")
+    pub = load_table(SPEC.id, "published").query("metric == 'FPS' and subset == 'image, A100'")
     fps = dict(zip(pub["method"], pub["value"]))
     return fps[fast] / fps[slow]
 
@@ -211,10 +213,12 @@ def record(res, run) -> None:
 
 
 # ----------------------------------------------------------------------------- tables
-def component_table(run) -> pd.DataFrame:
-    """Parameters (M) per component (rows) and model (columns)."""
-    t = run.params.pivot_table(index="component", columns="model", values="params", aggfunc="sum", sort=False) / 1e6
-    return t.round(3).astype(object).where(t.notna(), "—")
+def component_table(res) -> pd.DataFrame:
+    """Parameters (M) per model (rows) and component (columns), from the result rows."""
+    f = res.frame
+    parts = [m for m in dict.fromkeys(f["metric"]) if m.startswith("params_M: ")]
+    t = paper_table(f, "1", metrics=parts, columns=("metric",), show=("ours",), digits=3, flat=True)
+    return t.rename(columns=lambda c: c.removeprefix("params_M: "))
 
 
 def totals_table(run) -> pd.DataFrame:
@@ -332,7 +336,7 @@ def _measured_column(run) -> dict:
 
 def table1(run) -> pd.DataFrame:
     """The review's Table 1 row by row (its text verbatim), with what this run measured for that row."""
-    t1 = load_table(CHAPTER, "1")
+    t1 = load_table(SPEC.id, "1")
     order = list(dict.fromkeys(t1["metric"]))
     wide = t1.pivot_table(index="metric", columns="method", values="value", aggfunc="first", sort=False).reindex(order)
     out = pd.DataFrame({"Feature": order, "SAM (review)": wide["SAM"].to_numpy(),
@@ -343,23 +347,23 @@ def table1(run) -> pd.DataFrame:
     return out
 
 
-def published_beside_ours(res) -> pd.DataFrame:
-    """Per model: the published numbers (A100, SA-23, DAVIS) beside what we measured here."""
-    pub = load_table(CHAPTER, "published")
-    pub = pub.assign(col=pub["metric"] + " · " + pub["subset"])
-    wide = pub.pivot_table(index="method", columns="col", values="value", aggfunc="first")
-    frame = res.frame
-    mine = {}
-    for r in frame[frame["table"] == "published"].itertuples():
-        label = "not run" if (isinstance(r.note, str) and r.note.startswith("not run")) else r.value
-        mine.setdefault(r.method, {})[f"{r.metric} · {r.subset} (ours)"] = label
-    both = wide.join(pd.DataFrame.from_dict(mine, orient="index"), how="outer").rename_axis("model").reset_index()
-    return both.astype(object).where(both.notna(), "")  # blank, not NaN, where a source has no number
+def published_table(res) -> pd.DataFrame:
+    """Per model (rows) and subset × metric (columns): the published numbers (A100, SA-23, DAVIS,
+    the SAM 2.1 README) in parentheses beside what was measured here — "ours [CI] (paper)", "—"
+    where only the paper has a number, "not run" where the row says why. The paper's rows that none
+    of ours matches are added to the layout here, not to the results."""
+    paper = ChapterResults(res.chapter, res.profile)
+    paper.add_paper_rows("published")
+    ours = res.frame
+    mine = set(zip(ours["method"], ours["metric"], ours["subset"]))
+    only_paper = paper.frame[[k not in mine for k in zip(paper.frame["method"], paper.frame["metric"],
+                                                         paper.frame["subset"])]]
+    return paper_table(pd.concat([only_paper, ours], ignore_index=True), "published", show=("ours", "ci", "paper"))
 
 
 def dataset_facts() -> pd.DataFrame:
     """SA-1B vs SA-V, from the review's text (meta.json of the paper tables)."""
-    t = paper_meta(CHAPTER)["text_numbers"]
+    t = paper_meta(SPEC.id)["text_numbers"]
     a, v = t["SA-1B"], t["SA-V"]
     return pd.DataFrame([
         {"dataset": "SA-1B (SAM)", "media": f"{a['images_million']} M images",
@@ -385,45 +389,43 @@ def checkpoint_status(run) -> pd.DataFrame:
 
 def not_claimed() -> list[dict]:
     """The review's statements this chapter does not test, each with its source and why."""
-    return [
-        {"statement": "SAM 2's memory mechanism makes video efficient (the cost of the memory path against "
-                      "re-prompting)", "source": "§1, read with an ellipsis in an earlier version of this chapter",
-         "reason": "the sentence as written credits memory with 'consistency and accuracy across video frames', "
-                   "not with lower cost: accuracy is claimed (sam2_video_accuracy); the memory path's cost per "
-                   "frame stays a result row"},
-        {"statement": "'6×' and FPS in absolute terms (A100, bf16, compiled, batch 10)", "source": "SAM 2 paper",
-         "reason": "no GPU here; CPU eager timings carry over as ratios only (six_times_faster judges the ratio)"},
-        {"statement": "ViT-H (and ViT-L) timed whole", "source": "§4 (speed), published FPS",
-         "reason": "too slow for the default budget on a CPU: ViT-H is assembled from per-block timings and compared "
-                   "with SAM 2 through ViT-B timed both whole and from blocks in the same rounds (it assumes the "
-                   "assembly errs alike for ViT-B and ViT-H)"},
-        {"statement": "Speed at the native 1024² with a spread (default profile)", "source": "§4",
-         "reason": "one interleaved round there: one 1024² ViT-B call costs several whole rounds at the repeated "
-                   "size on one CPU core; the claims' intervals come from the repeated rounds at the smaller size "
-                   "(the paper profile repeats every round at 1024²)"},
-        {"statement": "Objective, Applications, Limitations and Data Engine rows of Table 1", "source": "Table 1",
-         "reason": "statements of intent or about the annotation process, not properties of the released code"},
-        {"statement": "'Smoother interaction', 'better handling of ambiguous inputs'",
-         "source": "Table 1, User Interaction",
-         "reason": "a user study; here only the prompt types and the prompt→mask latency are measured"},
-        {"statement": "SAM 2's prompt encoder is 'potentially incorporating … better integration of spatial and "
-                      "textual data'", "source": "Table 1, Prompt Encoder (SAM 2)",
-         "reason": "hedged ('potentially'); what the released SAM 2 prompt encoder accepts is shown beside the "
-                   "claim about SAM's (sam_clip_text_prompt)"},
-        {"statement": "SAM 2 struggles with crowded scenes, long occlusions, shot changes and look-alike objects",
-         "source": "§3.6", "reason": "needs checkpoints and labelled real video; the twin's video has a look-alike "
-                                     "and an occluder, but one sequence cannot judge a limitation"},
-    ]
+    return not_claimed_rows([
+        ("SAM 2's memory mechanism makes video efficient (the cost of the memory path against "
+         "re-prompting)", "§1, read with an ellipsis in an earlier version of this chapter",
+         "the sentence as written credits memory with 'consistency and accuracy across video frames', "
+         "not with lower cost: accuracy is claimed (sam2_video_accuracy); the memory path's cost per "
+         "frame stays a result row"),
+        ("'6×' and FPS in absolute terms (A100, bf16, compiled, batch 10)", "SAM 2 paper",
+         "no GPU here; CPU eager timings carry over as ratios only (six_times_faster judges the ratio)"),
+        ("ViT-H (and ViT-L) timed whole", "§4 (speed), published FPS",
+         "too slow for the default budget on a CPU: ViT-H is assembled from per-block timings and compared "
+         "with SAM 2 through ViT-B timed both whole and from blocks in the same rounds (it assumes the "
+         "assembly errs alike for ViT-B and ViT-H)"),
+        ("Speed at the native 1024² with a spread (default profile)", "§4",
+         "one interleaved round there: one 1024² ViT-B call costs several whole rounds at the repeated "
+         "size on one CPU core; the claims' intervals come from the repeated rounds at the smaller size "
+         "(the paper profile repeats every round at 1024²)"),
+        ("Objective, Applications, Limitations and Data Engine rows of Table 1", "Table 1",
+         "statements of intent or about the annotation process, not properties of the released code"),
+        ("'Smoother interaction', 'better handling of ambiguous inputs'",
+         "Table 1, User Interaction",
+         "a user study; here only the prompt types and the prompt→mask latency are measured"),
+        ("SAM 2's prompt encoder is 'potentially incorporating … better integration of spatial and "
+         "textual data'", "Table 1, Prompt Encoder (SAM 2)",
+         "hedged ('potentially'); what the released SAM 2 prompt encoder accepts is shown beside the "
+         "claim about SAM's (sam_clip_text_prompt)"),
+        ("SAM 2 struggles with crowded scenes, long occlusions, shot changes and look-alike objects",
+         "§3.6", "needs checkpoints and labelled real video; the twin's video has a look-alike "
+         "and an occluder, but one sequence cannot judge a limitation"),
+    ])
 
 
 def tables(res, run) -> dict:
-    """Every table of the page, by name."""
-    return {"components": component_table(run), "totals": totals_table(run), "latency": latency_table(run),
-            "timing protocol": timing_protocol(run), "shapes": shape_table(run), "video": video_table(run),
-            "architecture": run.arch,
-            "prompt inputs": run.prompt_inputs, "table 1": table1(run),
-            "published beside ours": published_beside_ours(res), "datasets": dataset_facts(),
-            "not claimed": pd.DataFrame(not_claimed())}
+    """The paper tables, keyed by their ids in results.csv: "1" the review's Table 1 (its text, not
+    numbers, so laid out here) with what this run measured, "published" the published numbers beside
+    ours. The page's other displays are the functions above (components, totals, latency, timing
+    protocol, shapes, video, datasets, checkpoints) and `run.arch` / `run.prompt_inputs`."""
+    return {"1": table1(run), "published": published_table(res)}
 
 
 # ----------------------------------------------------------------------------- figures

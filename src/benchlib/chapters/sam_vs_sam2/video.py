@@ -20,7 +20,7 @@ from benchlib.torchutil import synchronize
 
 from . import models as S
 from .measure import ModuleTimer
-from .quality import prompt_point
+from .evaluate import prompt_point
 
 PARTS = ("encoder", "memory attention", "memory encoder", "prompt→mask")
 RUNS = {"SAM": "re-prompted each frame", "SAM 2 (no memory)": "re-prompted each frame, no memory",

@@ -1,5 +1,6 @@
-"""Segmentation quality for the SAM vs SAM 2 chapter (simulated clicks, mIoU, J&F), used only
-when checkpoints are given (random weights give meaningless masks, so those rows say `not run: no checkpoint`).
+"""Scoring against ground truth for the SAM vs SAM 2 chapter: segmentation quality (simulated
+clicks, mIoU, J&F), used only when checkpoints are given (random weights give meaningless masks,
+so those rows say `not run: no checkpoint`).
 
 - Interactive image segmentation (SAM / SAM 2 papers' protocol): the first click is the object
   pixel farthest from its boundary; each next click goes to the pixel farthest from the boundary
