@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchlib.chapters.sam_vs_sam2 import SPEC
 from benchlib.chapters.sam_vs_sam2 import claims as C
 from benchlib.chapters.sam_vs_sam2 import models as S
 from benchlib.chapters.sam_vs_sam2.pipeline import COMPOSITION_CHECK, Config, Run
@@ -104,7 +105,7 @@ def _verdicts(run):
 
 
 def test_on_paper_values_and_verdicts_worked_out_by_hand():
-    paper = PaperTables("sam_vs_sam2")
+    paper = PaperTables(SPEC.id)
     expected = {  # published numbers (SAM 2 paper): A100 image FPS, SA-23 mIoU, DAVIS 2017 val J&F
         "faster_encoder_like_for_like": (130.1 / 76.7, "held"),   # 1.70 > 1
         "six_times_faster": (130.1 / 21.7, "held"),               # 5.995 > 5.5
@@ -176,6 +177,9 @@ def test_missing_rows_and_unfair_pairs_are_not_tested():
     assert "no video run" in v.loc["sam2_video_accuracy", "reason"]
     assert "1 SAM variant(s) built" in v.loc["sam_clip_text_prompt", "reason"]
     assert "not timed" in v.loc["six_times_faster", "evidence"]
+    # a model the run never timed leaves its guard nothing to check: said in words, no placeholder number
+    assert "SAM ViT-H not measured in this run: nothing to guard" in v.loc["six_times_faster", "precondition"]
+    assert "inf" not in v.loc["six_times_faster", "precondition"]
     assert "2 timing round(s)" in v.loc["faster_encoder_like_for_like", "evidence"]
     assert "like-for-like" in v.loc["video_cheaper_than_rerunning_sam", "evidence"]
 

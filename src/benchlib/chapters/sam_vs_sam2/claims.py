@@ -18,7 +18,7 @@ from benchlib.claims import (Check, Claim, Measurement, NotTested, Precondition,
 
 from . import models as S
 from .pipeline import LIKE_FOR_LIKE, SPEEDUP_PAIR, composition_factor, like_for_like_times
-from .quality import per_frame_j_and_f
+from .evaluate import per_frame_j_and_f
 from .video import per_frame
 
 TIMING_FLOOR_S = 1e-3
@@ -46,15 +46,22 @@ def _timing(run, key):
 
 
 def _ran(text, name, score, what):
-    """A guard against a meaningless measurement, stated as its requirement."""
-    return Precondition(text, degenerate_guard(name, score, floor=TIMING_FLOOR_S, what=what).check, degenerate=True)
+    """A guard against a meaningless measurement, stated as its requirement. `score(run)` is None
+    when the run did not measure it at all: then there is nothing to guard, and the guard says so
+    instead of printing a number (the claim's effect says why the claim is not tested)."""
+    guard = degenerate_guard(name, score, floor=TIMING_FLOOR_S, what=what).check
+
+    def check(run):
+        if score(run) is None:
+            return True, f"{name} not measured in this run: nothing to guard (the effect says why)"
+        return guard(run)
+    return Precondition(text, check, degenerate=True)
 
 
 def _median_time(key):
     def score(run):
         t = run.timing.get(key)
-        # Not timed at all: the effect says so (not tested: not run), not this guard.
-        return [np.median(t["times_s"])] if t is not None and len(t["times_s"]) else [np.inf]
+        return [np.median(t["times_s"])] if t is not None and len(t["times_s"]) else None
     return score
 
 
@@ -67,7 +74,7 @@ def _timed_guard(key):
 def _frames_guard(name):
     def score(run):
         if run.video is None:
-            return [np.inf]  # no video run: the effect says so
+            return None
         return [np.median(per_frame(run.video, name))]
     return _ran(f"the video run '{name}' ran the networks (median time per frame above 1 ms)", f"video run '{name}'",
                 score, "median s/frame")
