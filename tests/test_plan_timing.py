@@ -226,7 +226,7 @@ def _adam_mean(model):
 
 def _simclr(model):
     """FORB SimCLR: AdamW, NT-Xent between the two halves of the batch."""
-    from benchlib.chapters.forb_retrieval.ssl import nt_xent
+    from benchlib.chapters.forb_retrieval.train import nt_xent
 
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=1e-4)
 
@@ -255,9 +255,9 @@ def _cosaliency(name):
 
 
 def _forb(name):
-    from benchlib.chapters.forb_retrieval import ssl
+    from benchlib.chapters.forb_retrieval import models
 
-    return {"scratch": lambda shape: ssl.small_embed_net(), "imagenet": lambda shape: ssl.imagenet_embed_net()}[name]
+    return {"scratch": lambda shape: models.small_embed_net(), "imagenet": lambda shape: models.imagenet_embed_net()}[name]
 
 
 # (chapter, network, builder, optimiser + loss, reduced target shape, multiple): two networks of

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 
+from benchlib.chapters.forb_retrieval import evaluate as E
 from benchlib.chapters.forb_retrieval import pipeline as P
 from benchlib.chapters.forb_retrieval.data import ForbData
 
@@ -27,7 +28,7 @@ def tiny_run() -> P.Run:
     g_s = np.array([[0.9, 0.8, 0.1], [0.7, 0.2, 0.1], [0.6, 0.5, 0.4], [0.95, 0.3, 0.2]])
     run.runs["glob"] = [P.MethodRun("glob", "global", g_ids, g_s, np.array([0.8, 0.2, 0.5, 0.3]), 1_000, 1.0,
                                     bytes_per_image=np.full(8, 125.0))]
-    run.scores = P.evaluate(run.runs, q)
+    run.scores = E.score_runs(run.runs, q)
     return run
 
 
@@ -56,7 +57,7 @@ def scored_run(ap: dict, queries: pd.DataFrame, bytes_per_image: dict | None = N
                                       bytes_per_image=np.asarray(sizes.get(name, np.ones(4)), float))
                           for s in range(len(per_seed))]
         for k, i in ((1, 0), (5, 1)):
-            for d in P.DIVISORS:
-                run.scores[name, k, d] = [P.Scores(np.asarray(a[i], float), np.asarray(a[i], float), {})
+            for d in E.DIVISORS:
+                run.scores[name, k, d] = [E.Scores(np.asarray(a[i], float), np.asarray(a[i], float), {})
                                           for a in per_seed]
     return run

@@ -6,6 +6,7 @@ import pytest
 
 from benchlib.claims import BY_CONSTRUCTION, PaperTables, counts, evaluate, paper_verdict, run_checks
 from benchlib.chapters.forb_retrieval import claims as C
+from benchlib.chapters.forb_retrieval import evaluate as E
 from benchlib.chapters.forb_retrieval import pipeline as P
 from benchlib.chapters.forb_retrieval.pipeline import PRETRAINED as PRE
 from benchlib.chapters.forb_retrieval.pipeline import SSL
@@ -189,8 +190,8 @@ def test_the_colour_histogram_is_neither_floor_nor_subject():
                        4, 1.0, meaningful=False, baseline=True, bytes_per_image=np.full(4, 1e9))
     run.runs[P.HISTOGRAM] = [hist]
     for k in (1, 5):
-        for d in P.DIVISORS:
-            run.scores[P.HISTOGRAM, k, d] = [P.Scores(np.ones(len(q)), np.ones(len(q)), {})]
+        for d in E.DIVISORS:
+            run.scores[P.HISTOGRAM, k, d] = [E.Scores(np.ones(len(q)), np.ones(len(q)), {})]
     assert C._floor(run) == floor < 100
     assert P.HISTOGRAM not in C._evaluated_as_is("global")(run)
     before = evaluate(C.CLAIMS, _no_effect_run())["verdict"].tolist()

@@ -163,7 +163,7 @@ def test_user_embedder_hook_and_backbones(tmp_path):
 def test_simclr_views_and_a_few_training_steps():
     import torch
 
-    from benchlib.chapters.forb_retrieval.ssl import augment, nt_xent, train_simclr
+    from benchlib.chapters.forb_retrieval.train import Settings, augment, nt_xent, simclr
 
     rng = np.random.default_rng(0)
     imgs = [np.full((40, 30, 3), v, np.uint8) for v in (0, 80, 160, 240)]
@@ -172,7 +172,7 @@ def test_simclr_views_and_a_few_training_steps():
     # partner (similarity 1) against two others (similarity 0): loss = −log(e / (e + 2)).
     z1, z2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     assert float(nt_xent(z1, z2, temperature=1.0)) == pytest.approx(-np.log(np.e / (np.e + 2)), rel=1e-5)
-    model, losses = train_simclr(imgs, steps=3, batch=4, size=24, seed=0)
+    model, losses = simclr(imgs, Settings(steps=3, batch=4, size=24), seed=0)
     assert len(losses) == 3 and np.isfinite(losses).all() and not model.training
 
 
@@ -217,23 +217,22 @@ def test_imagenet_initialised_simclr_net_starts_as_the_imagenet_row():
     frozen, the rest trainable, and BatchNorm stays in eval mode when the module is put in training."""
     import torch
 
-    from benchlib.chapters.forb_retrieval.ssl import FROZEN_BLOCKS, imagenet_embed_net
 
     img = [np.random.default_rng(1).integers(0, 255, (50, 40, 3), np.uint8)]
     ref, mean, std = M.efficientnet_embedder()
-    net = imagenet_embed_net()
+    net = M.imagenet_embed_net()
     with torch.no_grad():
         want = ref(torch.from_numpy(M._to_batch(img, 64, mean, std)))
         got = net(torch.from_numpy(M._to_batch(img, 64)))
     assert got.shape == (1, 1280)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     n = net.net
-    assert not any(p.requires_grad for p in [*n._conv_stem.parameters(), *n._blocks[FROZEN_BLOCKS - 1].parameters()])
-    assert all(p.requires_grad for p in [*n._blocks[FROZEN_BLOCKS].parameters(), *n._conv_head.parameters()])
+    assert not any(p.requires_grad for p in [*n._conv_stem.parameters(), *n._blocks[M.FROZEN_BLOCKS - 1].parameters()])
+    assert all(p.requires_grad for p in [*n._blocks[M.FROZEN_BLOCKS].parameters(), *n._conv_head.parameters()])
     net.train()
     assert net.training and not any(m.training for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
     with pytest.raises(ValueError, match="frozen_blocks"):
-        imagenet_embed_net(17)
+        M.imagenet_embed_net(17)
 
 
 def test_imagenet_initialised_simclr_trains_only_its_last_stage():
@@ -242,25 +241,25 @@ def test_imagenet_initialised_simclr_trains_only_its_last_stage():
     import torch
 
     from benchlib import pretrained
-    from benchlib.chapters.forb_retrieval.ssl import FROZEN_BLOCKS, train_simclr
+    from benchlib.chapters.forb_retrieval.train import Settings, simclr
 
     imgs = [np.random.default_rng(i).integers(0, 255, (40, 30, 3), np.uint8) for i in range(4)]
-    model, losses = train_simclr(imgs, steps=2, batch=4, size=32, seed=0, init="imagenet")
+    model, losses = simclr(imgs, Settings(steps=2, batch=4, size=32, init="imagenet"), seed=0)
     assert len(losses) == 2 and np.isfinite(losses).all() and not model.training
     before = pretrained.efficientnet_lite0().state_dict()
     after = model.net.state_dict()
     def frozen(k):  # stem, blocks 0–14, every BatchNorm statistic, the unused classifier
         return (k.startswith(("_conv_stem.", "_bn0.", "_fc.")) or "running_" in k or "num_batches" in k
-                or (k.startswith("_blocks.") and int(k.split(".")[1]) < FROZEN_BLOCKS))
+                or (k.startswith("_blocks.") and int(k.split(".")[1]) < M.FROZEN_BLOCKS))
 
     assert sum(map(frozen, before)) > 200
     for k, v in before.items():
         if frozen(k):
             assert torch.equal(after[k], v), k
-    assert not torch.equal(after[f"_blocks.{FROZEN_BLOCKS}._project_conv.weight"],
-                           before[f"_blocks.{FROZEN_BLOCKS}._project_conv.weight"])
+    assert not torch.equal(after[f"_blocks.{M.FROZEN_BLOCKS}._project_conv.weight"],
+                           before[f"_blocks.{M.FROZEN_BLOCKS}._project_conv.weight"])
     assert not torch.equal(after["_conv_head.weight"], before["_conv_head.weight"])
-    for k in ("_bn1.running_mean", "_bn1.running_var", f"_blocks.{FROZEN_BLOCKS}._bn1.running_var"):
+    for k in ("_bn1.running_mean", "_bn1.running_var", f"_blocks.{M.FROZEN_BLOCKS}._bn1.running_var"):
         assert torch.equal(after[k], before[k]), k
     with pytest.raises(ValueError, match="init"):
-        train_simclr(imgs, steps=1, batch=4, size=32, init="imagenet21k")
+        simclr(imgs, Settings(steps=1, batch=4, size=32, init="imagenet21k"), seed=0)

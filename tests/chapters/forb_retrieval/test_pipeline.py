@@ -6,9 +6,11 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
+from benchlib.chapters.forb_retrieval import SPEC
+from benchlib.chapters.forb_retrieval import evaluate as E
 from benchlib.chapters.forb_retrieval import pipeline as P
 from benchlib.chapters.forb_retrieval import report as R
-from benchlib.results import ChapterResults
+from benchlib.results import ChapterResults, check_tables
 
 from ._fake import tiny_run
 
@@ -33,7 +35,7 @@ def test_evaluate_per_query_ap_by_hand():
 
 def test_result_rows_sit_beside_the_paper_and_layout():
     run = tiny_run()
-    res = ChapterResults("forb_retrieval", "smoke", None)
+    res = ChapterResults(SPEC.id, "smoke", None)
     R.record(res, run)
     f = res.frame
     row = f[(f.table == "1") & (f.method == "BoW") & (f.metric == "mAP@1") & (f.subset == "easy")].iloc[0]
@@ -45,11 +47,13 @@ def test_result_rows_sit_beside_the_paper_and_layout():
     assert ours_glob["paper_value"].isna().all()  # no counterpart in the paper
     clip = f[(f.table == "3") & (f.method == "CLIP")]
     assert len(clip) == 8 and (clip.dataset == "paper").all() and clip.value.isna().all()
-    wide = R.tables(res, "1")
+    tables = R.tables(res, run)
+    wide = tables["1"]
     assert wide.loc["BoW", ("mAP@1", "easy")] in ("100.0 (87.3)", "100.0 (87.4)")
     assert wide.loc["CLIP", ("mAP@1", "overall")] in ("— (84.3)", "— (84.4)")
-    assert R.tables(res, "2", divisor="all").loc["BoW", ("mAP@1", "logos")].startswith("25.0")
-    assert set(R.tables(res)) == {"1", "2", "3", "4", "5", "6"}
+    assert R.code_divisor_tables(res, run)["2"].loc["BoW", ("mAP@1", "logos")].startswith("25.0")
+    assert list(tables) == ["1", "2", "3", "4", "5", "6", "7"] and check_tables(res, tables) is tables
+    assert tables["7"].loc["BoW", "index_KB_per_image"] == "1250.0000"
     d = R.divisor_table(res, k=1)   # read back from the recorded rows
     assert d.loc["BoW", "logos, paper"] == pytest.approx(50.0) and d.loc["BoW", "logos, code"] == pytest.approx(25.0)
     assert d.loc["BoW", "mAP@1 paper (÷min(m,k))"] == pytest.approx(row_overall(f, "1", "BoW", "mAP@1"))
@@ -76,8 +80,8 @@ def test_rows_of_a_trained_method_average_its_seeds():
                          run.runs["BoW"][0].distractor_top, 1_000, 1.0, trained=True, seed=1)
     run.runs["glob"][0].trained, run.runs["glob"][0].seed = True, 0
     run.runs["glob"].append(second)
-    run.scores = P.evaluate(run.runs, run.data.queries)
-    res = ChapterResults("forb_retrieval", "smoke", None)
+    run.scores = E.score_runs(run.runs, run.data.queries)
+    res = ChapterResults(SPEC.id, "smoke", None)
     R.record(res, run)
     f = res.frame
     row = f[(f.table == "3") & (f.method == "glob") & (f.metric == "mAP@5") & (f.subset == "overall")].iloc[0]
@@ -92,7 +96,7 @@ def test_rows_of_a_trained_method_average_its_seeds():
     # seed 0 is perfect on every query: no spread, the interval is the point and stays inside [0, 100]
     assert (by_seed.loc[0, "ci_low"], by_seed.loc[0, "ci_high"]) == (100.0, 100.0)
     assert (f.ci_low.dropna() >= 0).all() and (f.ci_high.dropna() <= 100).all()
-    assert R.tables(res, "3").loc["glob", ("mAP@5", "overall")] == f"{row.value:.1f}"   # the mean row
+    assert R.tables(res, run)["3"].loc["glob", ("mAP@5", "overall")] == f"{row.value:.1f}"   # the mean row
     assert R.global_rows_table(res, run).loc["glob", "mAP@5 overall"] == round(row.value, 1)
 
 
@@ -147,8 +151,8 @@ def test_global_rows_against_the_floor_by_hand():
     run = tiny_run()
     b = run.first("BoW")
     run.runs["rand"] = [P.MethodRun("rand", "global", b.ids, b.scores, b.distractor_top, 1, 1.0, meaningful=False)]
-    run.scores = P.evaluate(run.runs, run.data.queries)
-    res = ChapterResults("forb_retrieval", "smoke", None)
+    run.scores = E.score_runs(run.runs, run.data.queries)
+    res = ChapterResults(SPEC.id, "smoke", None)
     R.record(res, run)
     t = R.global_rows_table(res, run)   # read back from the recorded Table 3 rows
     assert list(t.index) == ["glob", "rand"]

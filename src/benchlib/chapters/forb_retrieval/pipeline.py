@@ -1,9 +1,9 @@
 """The FORB chapter's pipeline: data → every method's search → per-query AP@k and t-AP@k.
 
 `run(config)` loads FORB (or its twin), describes and searches the database with each method,
-and scores every query; the self-supervised CNN is trained once per seed (the twin, BoW and the
-untrained or pretrained networks do not depend on a training seed and run once). No plotting,
-no result writing here (see `report`).
+and scores every query (`evaluate`); the self-supervised CNN is trained once per seed (`train`; the
+twin, BoW and the untrained or pretrained networks do not depend on a training seed and run once).
+No plotting, no result writing here (see `report`).
 """
 from __future__ import annotations
 
@@ -14,28 +14,25 @@ from functools import lru_cache
 import numpy as np
 
 from benchlib import BenchlibError
-from benchlib.metrics.retrieval import average_precisions, t_map_curve
-from benchlib.torchutil import TrainingCheckpoint, chapter_checkpoint_dir
+from benchlib.chapters import ChapterConfig
+from benchlib.torchutil import TrainingCheckpoint
 
 from . import data as D
 from . import models as M
+from . import train
+from .evaluate import score_runs
 
 TOPK = 10  # FORB's baselines return the top 10
-KS = (1, 5)
-DIVISORS = ("min", "all")
 SSL = "SSL-CNN (SimCLR)"
 PRETRAINED = "EfficientNet-Lite0 (ImageNet)"
 HISTOGRAM = "colour histogram (RGB 8³)"
 
 
 @dataclass
-class Config:
-    """The notebook's parameters (same names, same defaults as its parameters cell)."""
+class Config(ChapterConfig):
+    """The notebook's parameters (same names, same defaults as its parameters cell): ChapterConfig's
+    (`n_seeds`: the SimCLR training seeds, 3 for the claims on it) and these."""
 
-    data_root: str = ""
-    seed: int = 0
-    n_seeds: int = 3              # SimCLR training seeds seed, seed+1, ... (the claims on it need 3)
-    device: str = "auto"
     # the twin (ignored when data_root holds the real FORB)
     n_index: int = 24
     n_queries: int = 40
@@ -59,16 +56,8 @@ class Config:
     ssl_steps: int = 100           # per seed (3 seeds × 100 steps fit the default budget)
     ssl_batch: int = 32
     ssl_size: int = 48
-    ssl_init: str = "scratch"      # "imagenet": train the last stage of EfficientNet-Lite0 instead (see ssl.py)
+    ssl_init: str = "scratch"      # "imagenet": train the last stage of EfficientNet-Lite0 instead (models.py)
     user_embedders: dict = field(default_factory=dict)
-    checkpoint_every: int = 0      # save the SimCLR training state every N steps and resume it (0: off)
-    checkpoint_dir: str = ""       # empty: <results_root>/.checkpoints/<profile>/forb_retrieval
-    profile: str = "default"       # injected by the runner (names the checkpoint folder)
-    results_root: str = ""         # injected by the runner (empty: the default results folder)
-
-
-def checkpoint_dir(config: Config):
-    return chapter_checkpoint_dir(config, "forb_retrieval")
 
 
 @dataclass
@@ -89,13 +78,6 @@ class MethodRun:
     trained: bool = False         # trained in this run (one run per seed)
     seed: int | None = None
     baseline: bool = False        # a trivial non-learned reference (colour histogram): not the floor
-
-
-@dataclass
-class Scores:
-    ap: np.ndarray      # (Q,) AP@k
-    tap: np.ndarray     # (Q,) per-query AP@k averaged over the 11 thresholds (mean = t-mAP@k)
-    curve: dict         # t_map_curve output (fpr, thresholds, map per level)
 
 
 @dataclass
@@ -247,24 +229,21 @@ def run_methods(data: D.ForbData, config: Config, device="cpu", latency_queries:
                    meaningful=bool(weights))
 
     if want(SSL) and c.ssl_steps > 0:
-        from .ssl import INITS, simclr_key, train_simclr
-
-        if c.ssl_init not in INITS:
-            raise BenchlibError(f"ssl_init must be one of {', '.join(INITS)}, got {c.ssl_init!r}")
+        if c.ssl_init not in M.SIMCLR_INITS:
+            raise BenchlibError(f"ssl_init must be one of {', '.join(M.SIMCLR_INITS)}, got {c.ssl_init!r}")
         imagenet = c.ssl_init == "imagenet"
         # the ImageNet-initialised network is described like the ImageNet row (same sizes, same scales)
         size, sc = (c.pretrained_size, tuple(c.pretrained_scales)) if imagenet else (c.ssl_size, tuple(c.scales))
         what = ("EfficientNet-Lite0 from ImageNet, last stage + head trained (blocks 0–14 frozen), GeM"
                 if imagenet else "small CNN")
         cb_imgs = images(data.codebook, c.image_size)
-        for s in range(c.seed, c.seed + max(1, c.n_seeds)):
-            ck = TrainingCheckpoint(checkpoint_dir(c), f"simclr-seed{s}",
-                                    simclr_key(cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device,
-                                               init=c.ssl_init),
+        settings = train.Settings.of(c)
+        for s in c.seeds or [c.seed]:  # n_seeds = 0 still trains once
+            ck = TrainingCheckpoint(c.checkpoint_folder(), f"simclr-seed{s}",
+                                    train.key(cb_imgs, settings, seed=s, device=device),
                                     c.checkpoint_every) if c.checkpoint_every else None
-            model, loss = _timed(T, f"SimCLR training (seed {s})", lambda: train_simclr(
-                cb_imgs, c.ssl_steps, c.ssl_batch, c.ssl_size, seed=s, device=device, checkpoint=ck,
-                init=c.ssl_init))
+            model, loss = _timed(T, f"SimCLR training (seed {s})", lambda: train.simclr(
+                cb_imgs, settings, seed=s, device=device, checkpoint=ck))
             losses.append(loss)
             add_global(SSL, lambda ims, m=model: M.embed_images(m, ims, size, sc, device),
                        f"{what}, SimCLR {c.ssl_steps} steps × {c.ssl_batch} images at {c.ssl_size} px on the "
@@ -275,23 +254,6 @@ def run_methods(data: D.ForbData, config: Config, device="cpu", latency_queries:
         fn = M.import_embedder(spec) if isinstance(spec, str) else spec
         add_global(name, lambda ims, f=fn: np.asarray(f(ims), np.float32), f"user embedder {spec}")
     return runs, T, losses
-
-
-# --------------------------------------------------------------------------- evaluation
-def evaluate(runs: dict, queries, ks=KS, divisors=DIVISORS) -> dict:
-    """(method, k, divisor) → [Scores] (one per run of the method). One global set of thresholds
-    per run, from all queries' distractor-only searches (REFERENCE.md §1)."""
-    pos = queries["positives"].tolist()
-    out = {}
-    for name, per_seed in runs.items():
-        for k in ks:
-            for d in divisors:
-                out[name, k, d] = []
-                for r in per_seed:
-                    ap = average_precisions(r.ids, pos, k, d)
-                    c = t_map_curve(r.ids, r.scores, pos, r.distractor_top, k, divisor=d)
-                    out[name, k, d].append(Scores(ap, c["ap"].mean(0), c))
-    return out
 
 
 def keep_freed_memory(threshold: int = 32 << 20) -> bool:
@@ -322,7 +284,7 @@ def run(config: Config) -> Run:
     forb = D.load_forb(ds.root)
     out = Run(config, forb, ds.name, ds.is_twin, device=device)
     out.runs, out.timings, out.ssl_losses = run_methods(forb, config, device=device)
-    out.scores = evaluate(out.runs, forb.queries)
+    out.scores = score_runs(out.runs, forb.queries)
     if config.checkpoint_every:
-        TrainingCheckpoint.remove_all(checkpoint_dir(config))  # every trained model is measured
+        TrainingCheckpoint.remove_all(config.checkpoint_folder())  # every trained model is measured
     return out

@@ -7,10 +7,10 @@ import numpy as np
 
 from benchlib.plan import ChapterPlan, Estimate, RowStatus, check_data, check_weight, cpu_seconds
 
+from . import SPEC
 from . import data as D
 from . import models as M
 from .pipeline import Config
-from .ssl import imagenet_embed_net, small_embed_net
 
 LAYOUT = """<data_root>/metadata/<type>_query.ndjson, <type>_database.ndjson, <type>_gt.ndjson
 <data_root>/metadata/all_database_images.txt, oods_database_images.txt
@@ -38,7 +38,7 @@ def check(ctx) -> ChapterPlan:
             RowStatus("EfficientNet-Lite0 (ImageNet)", bool(c.pretrained), "pretrained = false"),
             RowStatus("SimCLR (self-supervised)", c.ssl_steps > 0, "ssl_steps = 0")]
     rows += [RowStatus(f"user embedder {k}", True) for k in c.user_embedders]
-    return ChapterPlan("forb_retrieval", data=[data], weights=weights, rows=rows)
+    return ChapterPlan(SPEC.id, data=[data], weights=weights, rows=rows)
 
 
 def estimate(ctx, plan: ChapterPlan) -> Estimate:
@@ -49,7 +49,7 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
     n_q = counts.get("queries", n_types * c.n_queries)
     g = c.global_size
     # the network SimCLR trains: the scratch CNN, or EfficientNet-Lite0's last stage (ssl_init)
-    ssl_net = (lambda s: imagenet_embed_net()) if c.ssl_init == "imagenet" else (lambda s: small_embed_net())
+    ssl_net = (lambda s: M.imagenet_embed_net()) if c.ssl_init == "imagenet" else (lambda s: M.small_embed_net())
     cal = ctx.calibrate_many({
         "cnn": (lambda s: M.build_backbone(c.cnn_arch), {"fwd": ((32, 3, g, g), False)}, 32, False),
         "vit": (lambda s: M.build_backbone(c.vit_arch, image_size=s[-1]), {"fwd": ((32, 3, g, g), False)}, 16, False),

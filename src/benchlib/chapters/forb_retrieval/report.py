@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchlib.claims import interval, single
+from benchlib.claims import interval, not_claimed_rows, single
+from benchlib.results import paper_table
 
+from . import SPEC
 from .data import DIFFICULTIES, OBJECT_TYPES
-from .pipeline import KS, PRETRAINED, SSL, images
+from .evaluate import KS, subsets
+from .pipeline import PRETRAINED, SSL, images
 
-CHAPTER = "forb_retrieval"
 SUFFIX = {"min": "", "all": " (code divisor)"}  # metric-name suffix per AP divisor
 # Paper table → (k, breakdown). Tables 3–6 are on "reduced FORB" (FORB minus LAION-5B duplicates).
 TABLES = {"1": (1, "difficulty"), "2": (1, "type"), "3": (5, "difficulty"), "4": (1, "difficulty"),
@@ -21,17 +23,6 @@ FORB_DATABASE_SIZE = 54_435  # Table 7 was measured on the full FORB database
 
 
 # --------------------------------------------------------------------------- result rows
-def subsets(queries: pd.DataFrame, breakdown: str) -> dict:
-    """Subset name → boolean mask over queries (the paper pools queries: 'overall' is not a mean of
-    per-type numbers)."""
-    if breakdown == "difficulty":
-        out = {"overall": np.ones(len(queries), bool)}
-        out.update({d: (queries["difficulty"] == d).to_numpy() for d in DIFFICULTIES})
-    else:
-        out = {t: (queries["object_type"] == t).to_numpy() for t in OBJECT_TYPES}
-    return {k: v for k, v in out.items() if v.any()}
-
-
 def _value_and_ci(per_seed, mask):
     """Mean (in %) of the queries in `mask` and its 95 % interval (the claims engine's: over queries for
     one run; over seeds and queries, the same queries under every seed, for several), inside [0, 100]."""
@@ -47,7 +38,7 @@ def _mean_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def _paper_table(table) -> pd.DataFrame:
     from benchlib.papers import load_table
 
-    return load_table(CHAPTER, table)
+    return load_table(SPEC.id, table)
 
 
 def record(res, run) -> None:
@@ -117,33 +108,40 @@ def _record_index(res, run) -> None:
 
 
 # --------------------------------------------------------------------------- tables
-def paper_layout(frame: pd.DataFrame, table: str, divisor: str = "min") -> pd.DataFrame:
-    """The paper's layout of a table: methods × (metric, subset), cells 'ours (paper)'."""
-    f = _mean_rows(frame)
-    f = f[f["table"].astype(str) == str(table)]
-    suffix = SUFFIX[divisor]
-    ours = f[f["metric"].str.endswith(suffix) if suffix else ~f["metric"].str.contains("code divisor")]
-    ours = ours[ours["dataset"] != "paper"]
-    paper = f[f["dataset"] == "paper"]
-
-    def cell(v, p):
-        a = "—" if pd.isna(v) else f"{v:.1f}"
-        return a if pd.isna(p) else f"{a} ({p:.1f})"
-
-    cells = [(r.method, r.metric.replace(suffix, "") if suffix else r.metric, r.subset, cell(r.value, r.paper_value))
-             for r in pd.concat([ours, paper]).itertuples()]
-    t = pd.DataFrame(cells, columns=["method", "metric", "subset", "cell"])
-    order = list(dict.fromkeys(t["subset"]))
-    wide = t.pivot_table(index="method", columns=["metric", "subset"], values="cell", aggfunc="first", sort=False)
-    wide = wide.reindex(columns=sorted(wide.columns, key=lambda c: (c[0].startswith("t-"), order.index(c[1]))))
-    return wide.reindex(list(dict.fromkeys(t["method"]))).fillna("")
+def _divisor_rows(frame: pd.DataFrame, table: str, divisor: str) -> pd.DataFrame:
+    """One of Tables 1–6 as an AP divisor gives it: our rows of that divisor (its suffix dropped from
+    the metric name), then the paper's rows (methods not run here: they carry no divisor), mAP
+    before t-mAP as in the paper's columns."""
+    f = frame[frame["table"].astype(str) == table]
+    paper = f["dataset"] == "paper"
+    ours, suffix = f[~paper], SUFFIX[divisor]
+    if suffix:
+        ours = ours[ours["metric"].str.endswith(suffix)]
+        ours = ours.assign(metric=ours["metric"].str.slice(0, -len(suffix)))
+    else:
+        ours = ours[~ours["metric"].str.contains(SUFFIX["all"], regex=False)]
+    f = pd.concat([ours, f[paper]])
+    return f.iloc[np.argsort(f["metric"].str.startswith("t-").to_numpy(), kind="stable")]
 
 
-def tables(res, table: str | None = None, divisor: str = "min"):
-    """One paper table in the paper's layout (cells 'ours (paper)'), or all of them by number."""
-    if table is not None:
-        return paper_layout(res.frame, table, divisor)
-    return {t: paper_layout(res.frame, t, divisor) for t in ("1", "4", "3", "2", "6", "5")}
+def _divisor_tables(res, divisor: str) -> dict:
+    return {t: paper_table(_divisor_rows(res.frame, t, divisor), t, columns=("metric", "subset"), digits=1)
+            for t in TABLES}
+
+
+def tables(res, run) -> dict:
+    """The paper's Tables 1–7 in its layout, cells 'ours (paper)': Tables 1–6 with the paper's AP
+    divisor ÷ min(m_q, k) (mean rows: a trained method's seeds averaged), Table 7 the index size,
+    per database image, and the query latency (call after `record`)."""
+    out = _divisor_tables(res, "min")
+    out["7"] = paper_table(res.frame, "7", columns=("metric",), digits=4, flat=True)
+    return dict(sorted(out.items()))
+
+
+def code_divisor_tables(res, run) -> dict:
+    """Tables 1–6 with the released code's AP divisor ÷ m_q (beside the paper's numbers, which use
+    ÷ min(m_q, k))."""
+    return dict(sorted(_divisor_tables(res, "all").items()))
 
 
 def methods_table(run) -> pd.DataFrame:
@@ -239,7 +237,7 @@ def reduced_vs_full_table() -> pd.DataFrame:
 
     from .claims import reduced_shifts
 
-    t = reduced_shifts(PaperTables(CHAPTER))
+    t = reduced_shifts(PaperTables(SPEC.id))
     t["rank on FORB"] = t["FORB"].rank(ascending=False).astype(int)
     t["rank on reduced FORB"] = t["reduced FORB"].rank(ascending=False).astype(int)
     return t.sort_values("FORB", ascending=False).round(2)
@@ -247,30 +245,30 @@ def reduced_vs_full_table() -> pd.DataFrame:
 
 def not_claimed() -> list[dict]:
     """The supplementary's statements this chapter does not test, each with its source and why."""
-    return [
-        {"statement": "Hard queries are hardest 'due to truncation, occlusion, perspective transformation, and "
-                      "the distraction of background'", "source": "A.1",
-         "reason": "the twin's hard queries carry all of these at once (by construction), so the run cannot tell "
-                   "which one causes the drop; the drop itself is claimed (…_degrade_with_difficulty)"},
-        {"statement": "FIRe's result 'demonstrates its superior generalization ability on OOD domains'",
-         "source": "A.3", "reason": "an interpretation of forb_fire_best_overall; FIRe does not run here"},
-        {"statement": "Same-text distractors pose challenges for text-sensitive methods such as CLIP",
-         "source": "A.2, Fig. 9e", "reason": "no CLIP model offline (a user can plug one in with user_embedders)"},
-        {"statement": "Same-movie distractors pose challenges for top-only methods, whose embeddings capture "
-                      "high-level semantics", "source": "A.2, Fig. 9g",
-         "reason": "the twin's posters share title text, not semantics; no semantic embedding offline"},
-        {"statement": "CLIP's numbers in Tables 3–6 'can be considered as an upper bound'", "source": "A.4",
-         "reason": "CLIP's training data are not public (the paper's own reason); CLIP does not run here"},
-        {"statement": "DELG's index file is orders of magnitude larger than the others'", "source": "A.5, Table 7",
-         "reason": "DELG does not run here; BoW's half of the sentence is claimed (bow_index_far_larger)"},
-        {"statement": "Naive GPU-based matrix multiplication already achieves decent search latency",
-         "source": "A.5", "reason": "'decent' has no number, and latency is measured on this machine (CPU unless a "
-                                    "GPU is present), not on the paper's GPU"},
-        {"statement": "Given its speed and accuracy, 'FIRe overall outperforms other methods and is suitable for "
-                      "deployment in real applications'", "source": "A.5",
-         "reason": "a judgement about deployment; FIRe does not run here (its accuracy and index size are claimed "
-                   "on the paper's tables: forb_fire_best_overall, forb_fire_index_like_top_only)"},
-    ]
+    return not_claimed_rows([
+        ("Hard queries are hardest 'due to truncation, occlusion, perspective transformation, and the distraction "
+         "of background'", "A.1",
+         "the twin's hard queries carry all of these at once (by construction), so the run cannot tell which one "
+         "causes the drop; the drop itself is claimed (…_degrade_with_difficulty)"),
+        ("FIRe's result 'demonstrates its superior generalization ability on OOD domains'", "A.3",
+         "an interpretation of forb_fire_best_overall; FIRe does not run here"),
+        ("Same-text distractors pose challenges for text-sensitive methods such as CLIP", "A.2, Fig. 9e",
+         "no CLIP model offline (a user can plug one in with user_embedders)"),
+        ("Same-movie distractors pose challenges for top-only methods, whose embeddings capture high-level "
+         "semantics", "A.2, Fig. 9g",
+         "the twin's posters share title text, not semantics; no semantic embedding offline"),
+        ("CLIP's numbers in Tables 3–6 'can be considered as an upper bound'", "A.4",
+         "CLIP's training data are not public (the paper's own reason); CLIP does not run here"),
+        ("DELG's index file is orders of magnitude larger than the others'", "A.5, Table 7",
+         "DELG does not run here; BoW's half of the sentence is claimed (bow_index_far_larger)"),
+        ("Naive GPU-based matrix multiplication already achieves decent search latency", "A.5",
+         "'decent' has no number, and latency is measured on this machine (CPU unless a GPU is present), not on "
+         "the paper's GPU"),
+        ("Given its speed and accuracy, 'FIRe overall outperforms other methods and is suitable for deployment in "
+         "real applications'", "A.5",
+         "a judgement about deployment; FIRe does not run here (its accuracy and index size are claimed on the "
+         "paper's tables: forb_fire_best_overall, forb_fire_index_like_top_only)"),
+    ])
 
 
 # --------------------------------------------------------------------------- figures
