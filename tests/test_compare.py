@@ -375,6 +375,21 @@ def test_reference_copies_the_result_files_and_nothing_else(tmp_path):
     assert [p.name for p in ref.iterdir()] == ["default"]        # no staging folder left behind
 
 
+def test_reference_run_json_names_the_machine_folders(tmp_path):
+    res, ref = tmp_path / "results", tmp_path / "reference"
+    d = _write_chapter(res / "default" / "demo")
+    run = json.loads((d / "run.json").read_text())
+    run["parameters"].update(results_root=str(res), data_root="/tmp/fresh-book.4LerAa/home/.cache/benchlib/data")
+    run["log"] = str(d / "run.log")
+    (d / "run.json").write_text(json.dumps(run))
+    compare.refresh_reference("default", res, ref, chapters=["demo"])
+    copied = json.loads((ref / "default" / "demo" / "run.json").read_text())
+    assert "/tmp" not in json.dumps(copied) and str(tmp_path) not in json.dumps(copied)
+    assert copied["parameters"]["results_root"] == "[results]" and copied["parameters"]["seed"] == 0
+    assert copied["parameters"]["data_root"] == "[tmp]/fresh-book.4LerAa/home/.cache/benchlib/data"
+    assert copied["log"] == "[results]/default/demo/run.log"
+
+
 def test_reference_only_keeps_the_other_chapters(tmp_path):
     res, ref = tmp_path / "results", tmp_path / "reference"
     _write_chapter(res / "default" / "demo")

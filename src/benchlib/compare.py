@@ -562,6 +562,16 @@ def default_reference_root() -> Path:
     return project_root() / "reference"
 
 
+def _copy_scrubbed(src: Path, dest: Path, results_root) -> None:
+    """run.json with this machine's paths replaced by names ([results], [data], …), as the book does."""
+    import json
+
+    from .book import _scrub_tree, path_scrubber
+
+    run = _scrub_tree(json.loads(src.read_text(encoding="utf-8")), path_scrubber(results_root))
+    dest.write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def refresh_reference(profile: str = "default", results_root=None, reference_root=None, only=None,
                       chapters=None) -> list[str]:
     """Copy each chapter's result files (REFERENCE_FILES; no notebooks, logs or checkpoints) from
@@ -615,7 +625,10 @@ def refresh_reference(profile: str = "default", results_root=None, reference_roo
             copied = []
             for name in REFERENCE_FILES:
                 if (src_root / cid / name).is_file():
-                    shutil.copy2(src_root / cid / name, stage / cid / name)
+                    if name == "run.json":   # committed: the machine's folders are named, not printed
+                        _copy_scrubbed(src_root / cid / name, stage / cid / name, src_root.parent)
+                    else:
+                        shutil.copy2(src_root / cid / name, stage / cid / name)
                     copied.append(name)
             lines.append(f"{final / cid}: {', '.join(copied)}")
         # the copies must read back as a comparable run before they replace the reference
