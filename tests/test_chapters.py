@@ -205,3 +205,52 @@ def test_every_chapter_follows_the_protocol(spec):
         assert callable(getattr(report, name)), f"{spec.id}: report.{name} missing"
     for c in claims.CLAIMS:
         assert c.statement and c.source and c.unit is not None, c.id
+
+
+def _module_level_imports(path: Path, module: str) -> set[str]:
+    """benchlib modules imported at module level (imports inside functions are deliberate late
+    imports and cannot form a circle at import time)."""
+    pkg = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        nodes = [node] + (list(ast.walk(node)) if isinstance(node, (ast.If, ast.Try)) else [])
+        for n in nodes:
+            if isinstance(n, ast.Import):
+                out |= {a.name for a in n.names if a.name.startswith("benchlib")}
+            elif isinstance(n, ast.ImportFrom):
+                base = n.module or ""
+                if n.level:
+                    parts = pkg.split(".")
+                    base = ".".join(parts[:len(parts) - n.level + 1] + ([n.module] if n.module else []))
+                if base.startswith("benchlib"):
+                    out.add(base)
+                    out |= {f"{base}.{a.name}" for a in n.names}
+    return out
+
+
+def test_no_import_circle_inside_benchlib():
+    mods = {}
+    for py in SRC.rglob("*.py"):
+        rel = py.relative_to(SRC.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        mods[name] = py
+    graph = {m: {d for d in _module_level_imports(p, m) if d in mods and d != m} for m, p in mods.items()}
+    # a package's __init__ importing its own submodules is not a circle through them
+    for m in graph:
+        graph[m] = {d for d in graph[m] if not (m.startswith(d + ".") and mods[d].name == "__init__.py")}
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                raise AssertionError("import circle: " + " -> ".join(stack[stack.index(d):] + [d]))
+            if d not in state:
+                visit(d)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
