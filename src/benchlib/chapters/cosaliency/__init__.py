@@ -4,7 +4,7 @@ from benchlib.chapters import ChapterSpec
 # Per profile: overrides of the notebook's parameters-cell defaults (the `default` profile).
 SMOKE = dict(
     n_seeds=1, batch_size=8, n_images=40, n_sdcs=24, test_fraction=0.3, train_size=64, epochs=1, ablation=['U-Net'],
-    fps_repeats=1, full_width_fps='none',
+    fps_repeats=1, full_width_fps='none', control_images=12, control_epochs=0,
 )
 
 PAPER = dict(

@@ -348,13 +348,25 @@ def _render(rng, kind: str, h: int, w: int):
     others = [c for c in range(n_classes) if c != cls]
     classes = [cls] * n_co + [others[i] for i in rng.choice(len(others), size=n_dis, replace=False)]
     img = _background(rng, h, w)
+    base_r = min(h, w) * rng.uniform(0.09, 0.12)  # one size per image, jittered per object: distractors alike
+    gt, salient, objects, _ = _draw_objects(rng, img, classes, n_co, base_r)
+    return _to_uint8(img), (gt * 255).astype(np.uint8), (salient * 255).astype(np.uint8), objects
+
+
+def _to_uint8(img):
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _draw_objects(rng, img, classes, n_co: int, base_r: float, placed=None, first: int = 0):
+    """Paint objects of ``classes`` into ``img`` (in place), the first ``n_co`` co-salient, at places
+    that overlap no object of ``placed`` (continued: objects ``first``, ``first`` + 1, …). Returns the
+    co-saliency mask, the mask of every object drawn, their instance list and the places."""
+    h, w = img.shape[:2]
     gt = np.zeros((h, w), bool)
     salient = np.zeros((h, w), bool)
     yy, xx = np.mgrid[0:h, 0:w].astype(float)
-    side = min(h, w)
-    base_r = side * rng.uniform(0.09, 0.12)  # one size per image, jittered per object: distractors alike
-    placed, objects = [], []
-    for i, c in enumerate(classes):
+    placed, objects = list(placed or []), []
+    for i, c in enumerate(classes, start=first):
         r = base_r * rng.uniform(0.8, 1.2)
         for attempt in range(400):  # rejection sampling: objects do not overlap (shrink if crowded)
             if attempt and attempt % 100 == 0:
@@ -374,8 +386,41 @@ def _render(rng, kind: str, h: int, w: int):
                         "class": SHAPES[c], "cosalient": i < n_co})
         gt = gt | mask if i < n_co else gt & ~mask
         salient |= mask
-    img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-    return img, (gt * 255).astype(np.uint8), (salient * 255).astype(np.uint8), objects
+    return gt, salient, objects, placed
+
+
+def control_pair(rng, h: int, w: int, index: int = 0):
+    """One image of the RFM's control, two ways (matched: the same draws). ``single``: 2–3 instances
+    of one class (co-salient) and one instance of another class, the distractor, drawn from the same
+    size, colour and shading ranges, so that it is told apart only by having no second instance.
+    ``paired``: the same image with a second instance of the distractor's class added where nothing
+    lies, so that nothing tells the two classes apart any more. (SaliencyItem, SaliencyItem); in
+    both the ground truth marks the first class and ``salient`` every object."""
+    cls, other = (int(c) for c in rng.choice(len(SHAPES), size=2, replace=False))
+    n_co = int(rng.integers(2, 4))
+    img = _background(rng, h, w)
+    base_r = min(h, w) * rng.uniform(0.09, 0.12)
+    gt, salient, objects, placed = _draw_objects(rng, img, [cls] * n_co + [other], n_co, base_r)
+    single = _to_uint8(img)
+    _, extra, more, _ = _draw_objects(rng, img, [other], 0, base_r, placed, first=n_co + 1)
+    items = []
+    for name, image, sal, objs in (("single", single, salient, objects),
+                                   ("paired", _to_uint8(img), salient | extra, objects + more)):
+        items.append(SaliencyItem(f"control_{index:04d}_{name}", image, (gt * 255).astype(np.uint8),
+                                  np.array([o["box"] for o in objs], np.float32), [o["class"] for o in objs],
+                                  np.array([o["cosalient"] for o in objs]), sal))
+    return tuple(items)
+
+
+def control_sets(n_images: int, seed: int, size_range=(80, 144)):
+    """The RFM control's test images, in memory (they never touch the disk): (single, paired)
+    SaliencySets of the same ``n_images`` images (:func:`control_pair`), seeded apart from the twins."""
+    rng = np.random.default_rng([seed, 2])
+    pairs = []
+    for i in range(n_images):
+        h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, size=2))
+        pairs.append(control_pair(rng, h, w, i))
+    return tuple(SaliencySet(None, [p[k] for p in pairs], "instance files") for k in (0, 1))
 
 
 def write_twin(folder, kind: str = "cosal", n_images: int = 200, seed: int = 0,

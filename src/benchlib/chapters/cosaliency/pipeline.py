@@ -3,6 +3,7 @@ the Table 1 / Table 2 variants' heads on both datasets for every seed, score the
 splits, and time the test path (no plotting, no result writing here)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from benchlib.metrics.saliency import aggregate
 from benchlib.chapters import ChapterConfig
 from benchlib.torchutil import TrainingCheckpoint, pick_device, set_threads
 
-from . import data
+from . import control, data
 from .evaluate import PAPER_SIZES, SELECTIVITY_KEYS, ft_maps, measure_fps, oracle_maps, score_maps, selectivity
 from .models import ABLATION, VARIANTS, CoSalHead, CoSalNet, VGG16Encoder, build_encoder, encoder_name
 from .train import (FeatureBank, TrainConfig, encode_items, fit, new_head, predict, to_training_arrays,
@@ -50,6 +51,10 @@ class Config(ChapterConfig):
     full_width_fps: str = "smallest"  # time this run's and the full-width network at the paper's "smallest" or
                                       # "both" sizes; "none": this run's only, at the smallest
     sdcs_root: str = ""           # the SDCS-like dataset; empty: its twin
+    control_images: int = 60      # the RFM control's test images (each shown with its distractor single and
+                                  # paired); 0: no control
+    control_epochs: int = 20      # > 0: also train one online model (first seed) this long for the control's
+                                  # diagnosis (does a longer-trained RFM learn the comparison?); 0: off
 
 
 @dataclass
@@ -89,6 +94,7 @@ class Run:
     fps: list                # test path of the trained network (this run's encoder and head) at the paper's sizes
     timings: dict
     fps_full: list = field(default_factory=list)  # the full-width network (VGG-16 widths)
+    control: dict = field(default_factory=dict)   # the RFM control (control.py): kind -> method -> per seed
 
     def per_image(self, key, method):
         """Per-image scores averaged over seeds (so a paired comparison pairs images)."""
@@ -160,6 +166,7 @@ def run(config: Config, log=print) -> Run:
     test_stages = {k: encode_items(encoder, s.test, cfg) for k, s in splits.items()}
     timings["encoder_s"] = time.perf_counter() - t
     seeds = config.seeds
+    ctl = control.Control.build(encoder, config.control_images, config.seed, cfg) if config.control_images else None
     head = None
     for s_ in seeds:
         for key, split in splits.items():
@@ -172,6 +179,8 @@ def run(config: Config, log=print) -> Run:
                 pred = predict(head, encoder, split.test, cfg, test_stages[key])
                 if s_ == seeds[0]:
                     maps[key][name] = pred
+                if ctl is not None and key == "cosal":
+                    ctl.score(name, head)
                 scores[key].setdefault(name, []).append(score_maps(pred, split.test))
                 select[key].setdefault(name, []).append(selectivity(pred, split.test))
                 histories[key].setdefault(name, []).append(hist)
@@ -179,6 +188,10 @@ def run(config: Config, log=print) -> Run:
                 timings[f"train {key} {name}"] = timings.get(f"train {key} {name}", 0) + dt
                 log(f"seed {s_} {key:5s} {name:32s} adaptive F {np.mean(scores[key][name][-1]['adaptive_f']):.3f}"
                     f"  ({dt:.0f} s)")
+    if ctl is not None and config.control_epochs:
+        t = time.perf_counter()
+        ctl.train_long(banks["cosal"], dataclasses.replace(cfg, epochs=config.control_epochs), seeds[0])
+        timings["control: long training"] = time.perf_counter() - t
     # (the augmented copies are encoded on the first augmented variant's use: in that variant's time)
     cached = [st for b in banks.values() for st in ([b.plain] + [c[0] for c in b.copies or []]) if st is not None]
     encoder_info = {"encoder": encoder_name(config.vgg_weights), "input": f"{cfg.train_size}×{cfg.train_size}",
@@ -205,4 +218,4 @@ def run(config: Config, log=print) -> Run:
     if config.checkpoint_every:
         TrainingCheckpoint.remove_all(config.checkpoint_folder())  # everything trained is measured
     return Run(config, device, splits, cfg, seeds, methods, maps, scores, select, histories, encoder_info, fps,
-               timings, fps_full)
+               timings, fps_full, ctl.results if ctl is not None else {})

@@ -13,6 +13,7 @@ from benchlib.plan import ChapterPlan, Estimate, RowStatus, check_data, check_we
 from . import SPEC
 from . import data as D
 from . import models as Mo
+from .control import METHODS as CONTROL_METHODS
 from .models import ABLATION, VGG16Encoder, load_imagenet_vgg16
 from .pipeline import TABLE2_METHODS, Config
 
@@ -81,7 +82,12 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
     parts = {"training": c.n_seeds * (variants * steps(n_cosal) + len(TABLE2_METHODS) * steps(n_sdcs))
              * cal["step"].seconds,
              "prediction": c.n_seeds * (variants * (n_cosal - train(n_cosal)) + len(TABLE2_METHODS)
-                                        * (n_sdcs - train(n_sdcs))) * cal["forward"].seconds}
+                                        * (n_sdcs - train(n_sdcs))) * cal["forward"].seconds,
+             # the RFM control: its images (single and paired) under each control model and seed, and the
+             # optional longer-trained online model
+             "RFM control": (c.n_seeds * len(CONTROL_METHODS) * 2 * c.control_images * cal["forward"].seconds
+                             + (c.control_epochs * math.ceil(train(n_cosal) / b) * cal["step"].seconds
+                                if c.control_images else 0))}
     name = "VGG-16" if c.vgg_weights else "EfficientNet-Lite0"
     basis = [f"{c.n_seeds} seed(s); {variants} Table 1 column(s) on {n_cosal} images, {len(TABLE2_METHODS)} methods on "
              f"{n_sdcs} SDCS images; {1 - c.test_fraction:.0%} trained for {c.epochs} epoch(s) at {s} px, batch {b}",
