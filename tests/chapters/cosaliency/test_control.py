@@ -119,9 +119,11 @@ def test_the_longer_trained_model_is_scored_and_read_by_the_summary(tmp_path):
     enc = build_encoder()
     ctl = control.Control.build(enc, 3, 0, cfg)
     ctl.score("U-Net + DA", None)   # not a control method: ignored
-    ctl.train_long(FeatureBank(enc, to_training_arrays(data.load_saliency_folder(tmp_path), 64), cfg), cfg, 0)
+    bank = FeatureBank(enc, to_training_arrays(data.load_saliency_folder(tmp_path), 64), cfg)
+    ctl.train_long(bank, cfg, 0)
+    ctl.train_repair(bank, cfg, 0)
     name = control.long_name(1)
-    assert set(ctl.results["single"]) == set(ctl.results["paired"]) == {name, control.COMPARATOR}
+    assert set(ctl.results["single"]) == set(ctl.results["paired"]) == {name, control.COMPARATOR, control.REPAIRED}
     assert len(ctl.results["rfm separation"][name]) == 1 and 0 <= ctl.results["rfm separation"][name][0] <= 1
     run = _fake_run(0.0, 0.0)
     run.control["single"]["x"] = run.control["single"][control.ONLINE][:1]

@@ -232,3 +232,24 @@ def test_roi_align_by_hand():
     r = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])
     out = roi_align_separable(r, torch.tensor([[0, 0.5, 0.5, 1.5, 1.5]]), output_size=1, spatial_scale=1.0)
     assert out.item() == pytest.approx(1.5)
+
+
+def test_self_correlation_is_high_on_a_repeated_feature_and_the_repair_gate_starts_closed():
+    """SelfCorrelation: a cell whose feature recurs ≥ 2 cells away scores ~1, a unique one low; the repair's
+    head (CORRELATED) gives the online head's logits while its gate is 0 (it starts as the paper's network)."""
+    import torch
+
+    from benchlib.chapters.cosaliency.models import CORRELATED, VARIANTS, SelfCorrelation, build_encoder, build_head
+
+    x = torch.zeros(1, 4, 6, 6)
+    x[0, 0, 1, 1] = x[0, 0, 4, 4] = 1.0   # a pair
+    x[0, 1, 1, 4] = 1.0                   # a single
+    c = SelfCorrelation()(x)[0, 0]
+    assert c[1, 1] > 0.9 and c[4, 4] > 0.9 and c[1, 4] < 0.2
+    enc = build_encoder()
+    torch.manual_seed(0)
+    plain = build_head(VARIANTS["U-Net + DA + FS + RFM (online)"], enc, (20.0, 40.0, 80.0), 16, 4)
+    torch.manual_seed(0)
+    repaired = build_head(CORRELATED, enc, (20.0, 40.0, 80.0), 16, 4)
+    stages = enc(torch.rand(1, 3, 64, 64))
+    torch.testing.assert_close(plain.eval()(stages)[0], repaired.eval()(stages)[0])

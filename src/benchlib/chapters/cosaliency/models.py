@@ -49,6 +49,7 @@ class Variant:
     augment: bool
     feature_sensitive: bool
     rfm: str             # "none" | "offline" | "online"
+    correlate: bool = False  # not the paper's: the RFM control's repair (a gated self-correlation, CoSalHead)
 
 
 ABLATION = [
@@ -61,6 +62,9 @@ ABLATION = [
     Variant("U-Net + DA + FS + RFM (online)", True, True, "online"),
 ]
 VARIANTS = {v.name: v for v in ABLATION}
+# The RFM control's repair (not a column of the paper): the online model whose test path also compares
+# instances: its logits are shifted by a learned gate times the encoder's self-correlation (SelfCorrelation).
+CORRELATED = Variant("U-Net + DA + FS + RFM (online) + self-correlation", True, True, "online", correlate=True)
 
 
 # --------------------------------------------------------------------------- encoders (frozen)
@@ -270,6 +274,31 @@ class RFMHead(nn.Module):
         return F.normalize(self.mlp(pooled), dim=1)
 
 
+# The repair's gate is one number; at the head's learning rate it would move by about 0.05 in the
+# few dozen steps a head trains here, so it is learned GATE_RATE times faster (a scale of the parameter).
+GATE_RATE = 200.0
+
+
+class SelfCorrelation(nn.Module):
+    """The comparison the paper's test path lacks: per cell of a feature map, the highest cosine
+    similarity of its feature (centred on the image's mean feature) with any cell at least ``gap``
+    cells away, i.e. with another object, clipped at 0. High on an object that has a second instance
+    in the image, low on a single one. No parameters. Returns (B, 1, H, W)."""
+
+    def __init__(self, gap: int = 2):
+        super().__init__()
+        self.gap = gap
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        q = F.normalize(x - x.mean(dim=(2, 3), keepdim=True), dim=1).flatten(2)
+        yy, xx = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
+        yy, xx = yy.flatten(), xx.flatten()
+        near = ((yy[:, None] - yy[None]).abs() < self.gap) & ((xx[:, None] - xx[None]).abs() < self.gap)
+        best = torch.bmm(q.transpose(1, 2), q).masked_fill(near, -1.0).max(dim=2).values
+        return best.view(b, 1, h, w).clamp(min=0)
+
+
 class CoSalHead(nn.Module):
     """Everything of the network after the frozen encoder: it reads the encoder's stage outputs
     (computed once per image and cached, since a frozen encoder's features never change). With
@@ -280,7 +309,8 @@ class CoSalHead(nn.Module):
     U-Net mirrors VGG-16)."""
 
     def __init__(self, enc_widths, enc_strides, feature_sensitive: bool = True, branches: bool = True,
-                 anchor_sizes=PAPER_ANCHOR_SIZES, width: int = 0, out_stride: int = 1, emb_dim: int = 64):
+                 anchor_sizes=PAPER_ANCHOR_SIZES, width: int = 0, out_stride: int = 1, emb_dim: int = 64,
+                 correlate: bool = False):
         super().__init__()
         if enc_strides[-1] != STRIDE or out_stride not in (1, 2, 4, 8, 16):
             raise BenchlibError(f"out_stride must be 1, 2, 4, 8 or 16 (the decoder reads the encoder's stages of "
@@ -290,6 +320,10 @@ class CoSalHead(nn.Module):
         skips = [enc_widths[i] for i in reversed(self.used)]
         r_width = (width or top) if feature_sensitive else top
         self.fs = FeatureSensitiveBlock(top, r_width) if feature_sensitive else nn.Identity()
+        # the RFM control's repair (``correlate``, not the paper's): logits += GATE_RATE·g·(c − its image mean),
+        # c the frozen encoder's self-correlation upsampled, g learned (0 at the start)
+        self.corr = SelfCorrelation() if correlate else None
+        self.gate = nn.Parameter(torch.zeros(1)) if correlate else None
         # the reduced head (width > 0) has one conv per decoder level: training time is mostly the decoder's
         self.decoder = UNetDecoder(r_width, skips, [max(4, width // 2) if width else s for s in skips],
                                    convs=1 if width else 2)
@@ -300,14 +334,19 @@ class CoSalHead(nn.Module):
     def forward(self, stages):
         """stages: the encoder's outputs → (logits at stride out_stride, R at stride 16)."""
         r = self.fs(stages[-1])
-        return self.decoder(r, [stages[i] for i in reversed(self.used)]), r
+        logits = self.decoder(r, [stages[i] for i in reversed(self.used)])
+        if self.corr is not None:
+            c = F.interpolate(self.corr(stages[-1].float()), size=logits.shape[-2:], mode="bilinear",
+                              align_corners=False)
+            logits = logits + GATE_RATE * self.gate[0] * (c - c.mean(dim=(2, 3), keepdim=True))
+        return logits, r
 
 
 def build_head(variant: Variant, encoder: nn.Module, anchor_sizes, width: int, out_stride: int) -> CoSalHead:
     """The trainable head of one Table 1 column on ``encoder``'s features: FS block as the column
     says, RPN and RFM branches only for an RFM column."""
     return CoSalHead(encoder.widths, encoder.strides, variant.feature_sensitive, variant.rfm != "none", anchor_sizes,
-                     width, out_stride)
+                     width, out_stride, correlate=variant.correlate)
 
 
 class CoSalNet(nn.Module):

@@ -188,6 +188,10 @@ def run(config: Config, log=print) -> Run:
                 timings[f"train {key} {name}"] = timings.get(f"train {key} {name}", 0) + dt
                 log(f"seed {s_} {key:5s} {name:32s} adaptive F {np.mean(scores[key][name][-1]['adaptive_f']):.3f}"
                     f"  ({dt:.0f} s)")
+        if ctl is not None:  # the RFM control's repair, on the paper-shaped twin like the Table 1 columns
+            t = time.perf_counter()
+            ctl.train_repair(banks["cosal"], cfg, s_)
+            timings["control: repair"] = timings.get("control: repair", 0) + time.perf_counter() - t
     if ctl is not None and config.control_epochs:
         t = time.perf_counter()
         ctl.train_long(banks["cosal"], dataclasses.replace(cfg, epochs=config.control_epochs), seeds[0])

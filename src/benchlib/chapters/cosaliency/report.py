@@ -248,6 +248,15 @@ def control_summary(res, run: Run) -> str:
         text += ("The reference comparator (nothing trained: the salient objects weighted by the frozen encoder's "
                  "self-correlation) passes the control, held on the positive and not on the negative one: a detector "
                  "that compares instances can pass it. ")
+    rep = (verdict.get((control.REPAIRED, control.KINDS["single"])),
+           verdict.get((control.REPAIRED, control.KINDS["paired"])))
+    if rep[0] == "held" and rep[1] != "held":
+        text += (f"The repair ({control.REPAIRED}: the online model whose test path also compares instances, a "
+                 "learned gate on the encoder's self-correlation) passes the control, held on the positive and not "
+                 "on the negative one: once the test path compares, training makes the network suppress a single "
+                 "object. ")
+    elif rep[0] is not None:
+        text += f"The repair ({control.REPAIRED}) does not pass the control (positive: {rep[0]}, negative: {rep[1]}). "
     if positive == "held" and negative != "held":
         text += "The online model suppresses a distractor because it is single: the RFM works on its own control."
     elif learned:
