@@ -261,6 +261,33 @@ def test_augment_shapes_and_labels():
         assert set(np.unique(msk)) <= {0, 1}
 
 
+def test_colour_jitter_is_a_per_band_gain_and_offset_and_off_draws_nothing():
+    s = _scene(64, 64)
+    img = s.image.astype(np.float32)
+    # jitter 0 draws nothing more from the generator (the runs without it are unchanged)
+    r0, r1 = np.random.default_rng(5), np.random.default_rng(5)
+    plain = tr.augment(img, s.mask, 32, r0)
+    same = tr.augment(img, s.mask, 32, r1, 0.0)
+    assert np.array_equal(plain[0], same[0]) and r0.bit_generator.state == r1.bit_generator.state
+    # with jitter the geometry draws are the same; each band is then a * x + b with |a − 1|, |b| ≤ jitter
+    r2 = np.random.default_rng(5)
+    jit, msk = tr.augment(img, s.mask, 32, r2, 0.3)
+    assert np.array_equal(msk, plain[1])
+    for c in range(4):
+        a, b = np.polyfit(plain[0][..., c].ravel(), jit[..., c].ravel(), 1)
+        assert abs(a - 1) <= 0.3 + 1e-4 and abs(b) <= 0.3 + 1e-4
+    assert not np.allclose(jit, plain[0])
+
+
+def test_prior_bias_starts_the_classifier_at_the_class_shares():
+    samples = _tiny_samples()
+    share = float(np.mean([m.mean() for _, m in samples.train]))
+    cfg = tr.TrainConfig(batch=2, max_epochs=1, width=16, monitor="cost", prior_bias=True, lr=0.0)
+    t = tr.train_model("prop18", samples, cfg, torch.device("cpu"), 0, 4)
+    torch.testing.assert_close(t.model.classifier.bias.softmax(0),
+                               torch.tensor([1 - share, share]), rtol=0, atol=1e-6)
+
+
 class _Stubborn(torch.nn.Module):
     """Predicts 'ground' everywhere on its first `k` validations, then 'building' everywhere."""
 

@@ -13,6 +13,7 @@ PAPER = dict(
     refine_models=['prop152', 'unet19'], n_seeds=3, width=1, threads=0, scene_scale=1.0,
     train_size=3000, tile=364, stride=120, crop=256, infer_tile=512, infer_stride=384, lr=0.005,
     lr_step=30, max_epochs=300, patience=5, monitor='cost', optimizer='sgd', schedule='step', normalise='train',
+    prior_bias=False,
     refine_lr=0.0001, refine_steps=2000,
     refine_crop=256, block=256,
     checkpoint_every=1,

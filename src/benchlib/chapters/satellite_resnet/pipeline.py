@@ -53,6 +53,8 @@ class Config(ChapterConfig):
     optimizer: str = "adamw"
     schedule: str = "onecycle"
     normalise: str = "train"
+    prior_bias: bool = True
+    jitter: float = 0.3
     refine_small: float = 0.07
     refine_large: float = 0.15
     refine_lr: float = 0.005
@@ -113,7 +115,8 @@ def run(config: Config, log=print) -> Run:
                                                               crop=config.crop))
     cfg = TrainConfig(batch=config.batch, lr=config.lr, lr_step=config.lr_step, lr_gamma=config.lr_gamma,
                       max_epochs=config.max_epochs, patience=config.patience, width=config.width,
-                      monitor=config.monitor, optimizer=config.optimizer, schedule=config.schedule)
+                      monitor=config.monitor, optimizer=config.optimizer, schedule=config.schedule,
+                      prior_bias=config.prior_bias, jitter=config.jitter)
     data_sig = (str(ds.root), torchutil.files_signature(ds.root)) if config.checkpoint_every else None
 
     def checkpoint(name, seed, c):
