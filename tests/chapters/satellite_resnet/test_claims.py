@@ -264,3 +264,21 @@ def test_not_claimed_lists_statement_source_and_reason():
     assert len(rows) >= 5 and all(set(r) == {"statement", "source", "reason"} and all(r.values()) for r in rows)
     # the batch-size argument rests on the counted parameters: it points at the one parameter claim
     assert any("satellite_fewer_parameters" in r["reason"] for r in rows)
+
+
+def test_seed_spread_worked_by_hand():
+    """Per-seed rows of Table II -> mean / SD / extremes per network and per claimed pair (a − b)."""
+    from benchlib.chapters.satellite_resnet import report
+    from benchlib.results import ChapterResults
+
+    res = ChapterResults("satellite_resnet", "smoke")
+    for seed, (u, p) in enumerate([(50.0, 60.0), (54.0, 61.0), (52.0, 65.0)]):
+        res.add("2", "U-Net(19)", "F1", u, dataset="twin", subset="mean", seed=seed)
+        res.add("2", "Prop-18", "F1", p, dataset="twin", subset="mean", seed=seed)
+    res.add("2", "Prop-18", "F1", 99.0, dataset="twin", subset="mean")          # the mean row: not a seed
+    t = report.seed_spread(res)
+    assert list(t.index) == ["U-Net(19)", "Prop-18", "Prop-18 − U-Net(19) (prop_beats_unet_18)"]
+    assert t.loc["U-Net(19)", "mean"] == 52.0 and t.loc["U-Net(19)", "SD across seeds"] == 2.0
+    assert t.loc["Prop-18", "lowest"] == 60.0 and t.loc["Prop-18", "highest"] == 65.0
+    diff = t.loc["Prop-18 − U-Net(19) (prop_beats_unet_18)"]          # 10, 7, 13: mean 10, SD 3
+    assert diff["mean"] == 10.0 and diff["SD across seeds"] == 3.0 and diff["seeds"] == 3

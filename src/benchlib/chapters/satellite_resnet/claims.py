@@ -153,6 +153,16 @@ _DEPTH = ("§IV-C / Table II: 'the encoder depth plays a key role on the overall
 _REFINE = ("§IV-C / Table III: 'Table III shows consistent gains for all experimental setups' (the paper "
            "refines Prop-152 and U-Net(19); on_paper uses those rows)")
 
+UNET_PAIRS = ((18, "U-Net(19)"), (34, "U-Net(35)"))   # Prop-d vs the U-Net of comparable depth
+DEPTHS = (34, 50, 101, 152)                          # Prop-d vs Prop-18
+
+
+def method_pairs() -> list[tuple[str, str, str]]:
+    """(claim id, a, b) of every claim that compares two trained networks' mean F1 (a − b)."""
+    return ([(f"prop_beats_unet_{d}", f"Prop-{d}", u) for d, u in UNET_PAIRS]
+            + [(f"depth_improves_{d}", f"Prop-{d}", "Prop-18") for d in DEPTHS])
+
+
 CLAIMS = [
     *[Claim(id=f"prop_beats_unet_{d}",
             statement=f"The proposed architecture outperforms the U-Net reference at comparable depth: "
@@ -160,13 +170,13 @@ CLAIMS = [
             source=_COMPARABLE, effect=_difference(f"Prop-{d}", u), direction=+1, margin=0.0,
             unit="F1 points", min_seeds=3, preconditions=(not_degenerate(f"Prop-{d}"), not_degenerate(u)),
             on_paper=lambda paper, d=d, u=u: _paper_f1(paper, "2", f"Prop-{d}") - _paper_f1(paper, "2", u))
-      for d, u in ((18, "U-Net(19)"), (34, "U-Net(35)"))],
+      for d, u in UNET_PAIRS],
     *[Claim(id=f"depth_improves_{d}",
             statement=f"Encoder depth improves performance: Prop-{d} > Prop-18 in mean F1 over the test areas.",
             source=_DEPTH, effect=_difference(f"Prop-{d}", "Prop-18"), direction=+1, margin=0.0,
             unit="F1 points", min_seeds=3, preconditions=(not_degenerate(f"Prop-{d}"), not_degenerate("Prop-18")),
             on_paper=lambda paper, d=d: _paper_f1(paper, "2", f"Prop-{d}") - _paper_f1(paper, "2", "Prop-18"))
-      for d in (34, 50, 101, 152)],
+      for d in DEPTHS],
     Claim(id="no_gain_beyond_152",
           statement="Increasing the encoder depth beyond 152 layers does not improve performance any further: "
                     "Prop-200's mean F1 over the test areas is not above Prop-152's.",

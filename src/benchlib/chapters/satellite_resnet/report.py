@@ -11,7 +11,7 @@ from benchlib.papers import load_table, paper_meta
 from benchlib.results import paper_table
 
 from . import SPEC
-from .claims import SIZES, degenerate_models
+from .claims import SIZES, degenerate_models, method_pairs
 from .data import Scene
 from .evaluate import METRICS, counts_measurement, pooled_score, pooled_value, score_measurement, seed_scores
 from .models import DISPLAY_NAMES, MODEL_NAMES, architecture_table, build_model, parameter_count
@@ -156,6 +156,21 @@ def tables(res, run) -> dict[str, pd.DataFrame]:
            "3": paper_table(f, "3", metrics=METRICS, show=full, stacked=True),
            "timing": paper_table(f, "timing", digits=2)}
     return {k: t for k, t in out.items() if not t.empty}   # only the tables the rows hold
+
+
+def seed_spread(res) -> pd.DataFrame:
+    """Each trained network's mean test F1 seed by seed (Table II's per-seed rows) summarised — mean,
+    standard deviation across seeds, lowest, highest — and the same for the per-seed differences
+    a − b of every claim that compares two networks (a stable training keeps the SD ≤ 3 points)."""
+    f = res.frame
+    f = f[(f["table"].astype(str) == "2") & f["seed"].notna() & (f["metric"] == "F1")]
+    per_seed = f.pivot_table(index="seed", columns="method", values="value", aggfunc="first", sort=False)
+    cols = {m: per_seed[m] for m in per_seed}
+    cols |= {f"{a} − {b} ({cid})": per_seed[a] - per_seed[b]
+             for cid, a, b in method_pairs() if a in per_seed and b in per_seed}
+    out = pd.DataFrame({k: {"mean": v.mean(), "SD across seeds": v.std(ddof=1), "lowest": v.min(),
+                            "highest": v.max(), "seeds": int(v.count())} for k, v in cols.items()}).T
+    return out.astype({"seeds": int}).rename_axis("mean test F1 (points)").round(2)
 
 
 def table3_gains(res) -> pd.DataFrame:
