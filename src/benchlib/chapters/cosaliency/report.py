@@ -194,8 +194,8 @@ def _record_control(res, run: Run) -> None:
             for metric, k in RESPONSES.items():
                 values = [np.asarray(p[k], float) for p in per]
                 bounds = (-1.0, 1.0) if k == "selectivity" else (0.0, 1.0)
-                ci = interval(single(values, bounds=bounds, units="control images")) if len(values) > 1 else \
-                    bootstrap_ci(values[0])
+                # the claims engine's interval (one seed: over the images), the same the verdict uses
+                ci = interval(single(values, bounds=bounds, units="control images"))
                 note = ""
                 cid = control.claim_id(kind, method)
                 if k == "selectivity" and cid in verdicts.index:
