@@ -192,7 +192,8 @@ def load_dataset(root) -> dict[str, list[Scene]]:
 
 @dataclass
 class Normaliser:
-    """Per-channel mean / std of the training images, applied to every image (also at deployment)."""
+    """Per-channel mean / std of the training images, applied to every image (also at deployment):
+    one reading of the paper's §III-B normalisation (`normalise="train"`)."""
     mean: np.ndarray
     std: np.ndarray
 
@@ -208,7 +209,8 @@ class Normaliser:
 class SceneNormaliser:
     """Per-channel mean / std of each image itself: a sensor's per-band gain and offset (and an additive
     haze) cancel, so a scene from another sensor reaches the network on the scale it was trained on.
-    It needs no labels, so deployment does exactly what training did."""
+    It needs no labels, so deployment does exactly what training did. The other reading of the
+    paper's §III-B normalisation (`normalise="scene"`, the default profile)."""
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return Normaliser.fit([Scene("", image, np.zeros(image.shape[:2], np.uint8))])(image)

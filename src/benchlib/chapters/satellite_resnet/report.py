@@ -237,8 +237,8 @@ NOT_CLAIMED = [
      "upsampled (decoder) feature maps is balanced'", "the paper shows no ablation table; only the built design is run"),
     ("Colour jitter and illumination / contrast augmentation give marginal gains only",
      "§III-B: 'with random color jittering, however with marginal gains only'",
-     "every network trains with the jitter (parameter jitter); the default runs no training without it, so "
-     "the gain is not judged (the page reports the seed spread measured with and without)"),
+     "the default trains without jitter, as the paper's listed transforms (parameter jitter turns it on); no "
+     "run compares training with and without it, so the gain is not judged"),
     ("The residual design allows larger batch sizes", "§III-D, §V: 'larger batch sizes in reason of the lower "
      "number of learnable parameters'", "memory per batch is not measured; the parameter counts behind the "
      "argument are (claim satellite_fewer_parameters)"),
