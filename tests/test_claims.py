@@ -320,3 +320,8 @@ def test_a_flat_statistic_of_varying_data_gets_no_interval():
     # zero-width interval is what any resampling gives, and is kept
     same = Measurement([np.array([[1.0, 0.0], [2.0, 0.5], [3.0, 0.2]])] * 3, Stat(_rank_gap))
     assert interval(same) == (1.0, 1.0)
+
+
+def test_a_one_seed_guard_does_not_say_per_seed():
+    guard = degenerate_guard("SAM", lambda run: [0.5], floor=0.001, what="median encoder s")
+    assert guard.check(None) == (True, "SAM median encoder s 0.5 vs floor 0.001")

@@ -808,6 +808,7 @@ def degenerate_guard(name: str, score: Callable, floor: float, what: str = "scor
     def check(run):
         values = np.atleast_1d(np.asarray(score(run), dtype=float))
         ok = bool(values.size and np.all(values > floor))
-        return ok, f"{name} {what} per seed {', '.join(f'{v:.3g}' for v in values)} vs floor {floor:g}"
+        per = " per seed" if values.size > 1 else ""   # a one-seed chapter (SAM's timing) has one value
+        return ok, f"{name} {what}{per} {', '.join(f'{v:.3g}' for v in values)} vs floor {floor:g}"
 
     return Precondition(f"{name} trained ({what} above {floor:g} on every seed)", check, degenerate=True)

@@ -109,3 +109,17 @@ def test_not_claimed_lists_statement_source_and_reason():
     rows = report.not_claimed()
     assert len(rows) >= 5 and all(set(r) == {"statement", "source", "reason"} and all(r.values()) for r in rows)
     assert any("recall" in r["statement"] for r in rows)
+
+
+def test_every_row_interval_is_the_claims_engines_also_with_one_seed():
+    # one interval per number: a one-seed row (FT, the oracles) takes the engine's interval over test
+    # images, as the multi-seed rows and the verdicts do (it was a bootstrap, whose ends differ)
+    from benchlib.claims import interval, single
+
+    run = small_run()
+    vals = [np.array([0.2, 0.5, 0.9, 0.4, 0.7, 0.6])]
+    run.per_seed = lambda key, method, metric: vals
+    lo, hi = report._ci(run, "cosal", "FT", "adaptive_f", 100)
+    elo, ehi = interval(single(vals, bounds=(0.0, 1.0), units="test images"))
+    assert (lo, hi) == pytest.approx((100 * elo, 100 * ehi))
+    assert 0 < lo < 55 < hi < 100   # around the mean 0.55, inside the score's range

@@ -11,7 +11,7 @@ import pandas as pd
 from benchlib.claims import difference, interval, not_claimed_rows, single
 from benchlib.metrics.saliency import image_scores
 from benchlib.plots import pr_curves
-from benchlib.results import bootstrap_ci, describe_device, paper_table
+from benchlib.results import describe_device, paper_table
 
 from . import control
 from .evaluate import CPU_LONG_S, SELECTIVITY_KEYS
@@ -23,17 +23,12 @@ PAPER_FPS = 28.0  # the paper's text: "The running speed of the test is 28fps" (
 
 # --------------------------------------------------------------------------- result rows
 def _ci(run: Run, key, method, metric, scale=1.0):
-    """95 % CI of a table cell: bootstrap over test images with one seed (or a method that does not
-    depend on the seed); with several seeds the claims engine's interval (the same test images under
-    every seed: crossed), since training noise across seeds is part of the uncertainty. Inside the
-    quantity's range: [0, 1] for scores and responses, [−1, 1] for the selectivity."""
-    per_seed = run.per_seed(key, method, metric)
-    table = run.selectivity if metric in SELECTIVITY_KEYS else run.scores
-    if len(table[key][method]) == 1:
-        lo, hi = bootstrap_ci(np.asarray(per_seed[0]))
-    else:
-        bounds = (-1.0, 1.0) if metric == "selectivity" else (0.0, 1.0)
-        lo, hi = interval(single(per_seed, bounds=bounds, units="test images"))
+    """95 % CI of a table cell: the claims engine's interval of the mean over test images, with every
+    seed the method has (one for a method that does not depend on the seed; several: the same test
+    images under every seed, a crossed design, so the training noise across seeds is part of it).
+    Inside the quantity's range: [0, 1] for scores and responses, [−1, 1] for the selectivity."""
+    bounds = (-1.0, 1.0) if metric == "selectivity" else (0.0, 1.0)
+    lo, hi = interval(single(run.per_seed(key, method, metric), bounds=bounds, units="test images"))
     return (lo * scale, hi * scale)
 
 
@@ -51,7 +46,7 @@ def record(res, run: Run) -> None:
     cos = run.splits["cosal"]
     seeds = run.seeds[0] if len(run.seeds) == 1 else f"{run.seeds[0]}–{run.seeds[-1]}"
     note_seeds = f"seed {seeds}; " if len(run.seeds) == 1 else f"mean of {len(run.seeds)} seeds ({seeds}); "
-    ci_note = "95% CI: " + ("bootstrap over test images" if len(run.seeds) == 1 else "over seeds and test images (claims engine)")
+    ci_note = "95% CI: claims engine, over " + ("test images" if len(run.seeds) == 1 else "seeds and test images")
     for v in ABLATION:
         if v.name in run.methods["cosal"]:
             pi = run.per_image("cosal", v.name)
@@ -127,7 +122,8 @@ def _record_headroom(res, run: Run) -> None:
             gap = (run.per_seed(key, ORACLES[1], k)[0] - run.per_seed(key, ORACLES[0], k)[0]) * (1 if k == "adaptive_f"
                                                                                                 else -1)
             res.add("headroom", "headroom (co-salient oracle's gain)", metric, float(np.mean(gap)),
-                    dataset=split.dataset, subset=split.subset, n=len(split.test), ci=bootstrap_ci(gap),
+                    dataset=split.dataset, subset=split.subset, n=len(split.test),
+                    ci=interval(single([gap], bounds=(-1.0, 1.0), units="test images")),
                     note="the most a co-saliency detector can gain over a perfect saliency detector "
                          "(F: higher, MAE: lower by this much)")
 

@@ -83,7 +83,7 @@ def predict_area(model, scene: Scene, norm: Normaliser, tile: int, stride: int, 
 
 # =========================================================================== scores
 def block_counts(pred: np.ndarray, mask: np.ndarray, block: int, valid: np.ndarray | None = None) -> np.ndarray:
-    """TP, FP, FN, TN per block × block cell (the units of the bootstrap); pixels outside `valid`
+    """TP, FP, FN, TN per block × block cell (the units of the claims' intervals); pixels outside `valid`
     are not counted. Returns n_blocks × 4 int64."""
     p, t = pred.astype(bool), mask.astype(bool)
     v = np.ones_like(p) if valid is None else valid.astype(bool)
@@ -128,7 +128,7 @@ METRICS = ("F1", "accuracy")
 
 
 def area_units(counts_by_area: dict[str, np.ndarray], areas) -> np.ndarray:
-    """Blocks of several areas as bootstrap units: one row per block, columns (TP, FP, FN, TN) of
+    """Blocks of several areas as the units of an interval: one row per block, columns (TP, FP, FN, TN) of
     area 1, then of area 2, …; a block fills only its own area's four columns, so column sums (or
     means) keep the areas apart and every area's score is pooled over its own blocks."""
     blocks = [np.asarray(counts_by_area[a], np.float64) for a in areas]
@@ -143,7 +143,7 @@ def area_units(counts_by_area: dict[str, np.ndarray], areas) -> np.ndarray:
 def mean_score(totals: np.ndarray, metric: str):
     """Mean over areas of the pooled F1 or accuracy (percent) from per-area (TP, FP, FN, TN) totals
     laid out as `area_units` columns. Sums and means give the same value (both are ratios).
-    A (..., 4 × areas) array gives one score per row (the bootstrap's draws at once)."""
+    A (..., 4 × areas) array gives one score per row (many count sets at once)."""
     t = np.asarray(totals, np.float64)
     tp, fp, fn, tn = np.moveaxis(t.reshape(*t.shape[:-1], -1, 4), -1, 0)
     with np.errstate(divide="ignore", invalid="ignore"):

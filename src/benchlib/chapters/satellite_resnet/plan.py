@@ -149,5 +149,5 @@ def _estimate(ctx, c: Config, shapes: dict) -> Estimate:
                                                 + 2 * evaluation)
         basis.append(f"{DISPLAY_NAMES[name]}: training step {cal['train'].seconds:.3g} s "
                      f"({cal['train'].describe()}); forward of 4 test tiles {cal['infer'].seconds:.3g} s")
-    basis.append(f"on {ctx.device} with {ctx.threads} thread(s); data loading and bootstrap not counted")
+    basis.append(f"on {ctx.device} with {ctx.threads} thread(s); data loading and intervals not counted")
     return Estimate(sum(parts.values()), parts, basis, upper_bound=True)
