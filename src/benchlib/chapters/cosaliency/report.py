@@ -14,7 +14,7 @@ from benchlib.plots import pr_curves
 from benchlib.results import describe_device, paper_table
 
 from . import control
-from .evaluate import CPU_LONG_S, SELECTIVITY_KEYS
+from .evaluate import CPU_LONG_S
 from .models import ABLATION
 from .pipeline import TABLE2_METHODS, Run
 
