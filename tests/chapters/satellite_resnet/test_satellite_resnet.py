@@ -288,6 +288,21 @@ def test_prior_bias_starts_the_classifier_at_the_class_shares():
                                torch.tensor([1 - share, share]), rtol=0, atol=1e-6)
 
 
+
+def test_prior_bias_on_masks_without_buildings_is_a_clear_error():
+    samples = _tiny_samples()
+    samples.train = [(img, np.zeros_like(m)) for img, m in samples.train]
+    cfg = tr.TrainConfig(batch=2, max_epochs=1, width=16, monitor="cost", prior_bias=True, lr=0.0)
+    with pytest.raises(BenchlibError, match="building share is 0.*both classes"):
+        tr.train_model("prop18", samples, cfg, torch.device("cpu"), 0, 4)
+
+
+def test_a_saved_training_is_not_resumed_under_the_other_normalisation():
+    # the samples' pixels differ between "train" and "scene", so their keys must too
+    samples, cfg = _tiny_samples(), tr.TrainConfig()
+    key = lambda norm: tr.checkpoint_key("prop18", 0, cfg, samples, 4, ("root", "sig"), "cpu", norm)  # noqa: E731
+    assert key("train") != key("scene") and key("scene") == key("scene")
+
 class _Stubborn(torch.nn.Module):
     """Predicts 'ground' everywhere on its first `k` validations, then 'building' everywhere."""
 

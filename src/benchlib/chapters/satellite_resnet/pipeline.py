@@ -123,7 +123,7 @@ def run(config: Config, log=print) -> Run:
     data_sig = (str(ds.root), torchutil.files_signature(ds.root)) if config.checkpoint_every else None
 
     def checkpoint(name, seed, c):
-        key = checkpoint_key(name, seed, c, samples, in_channels, data_sig, dev)
+        key = checkpoint_key(name, seed, c, samples, in_channels, data_sig, dev, config.normalise)
         return torchutil.TrainingCheckpoint(config.checkpoint_folder(), f"{name}-seed{seed}", key,
                                             config.checkpoint_every)
 

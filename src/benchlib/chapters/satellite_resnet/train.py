@@ -269,11 +269,14 @@ def train_model(name: str, samples: Samples, cfg: TrainConfig, device, seed: int
     torch.manual_seed(seed)
     model = build_model(name, in_channels=in_channels, num_classes=2, width=cfg.width).to(device)
     if cfg.prior_bias:
-        # The classifier starts out predicting the building share of the training tiles. From a zero
-        # bias, U-Net(35) at width ÷ 8 (default profile, seed 2) ended calling no validation pixel a
-        # building (F1 0 in every epoch) while its training loss fell; clipping, a longer warm-up or a
-        # lower rate did not prevent it, this start did.
+        # The classifier starts out predicting the building share of the training tiles. With torch's
+        # default initialisation, U-Net(35) at width ÷ 8 (seed 2, normalise="train", then the default)
+        # ended calling no validation pixel a building (F1 0 in every epoch) while its training loss
+        # fell; clipping, a longer warm-up or a lower rate did not prevent it, this start did.
         share = float(np.mean([m.mean() for _, m in samples.train]))
+        if not 0 < share < 1:
+            raise BenchlibError(f"prior_bias: the training tiles' building share is {share:g}; the masks must hold "
+                                "both classes (check the gt files of the training scenes)")
         with torch.no_grad():
             model.classifier.bias.copy_(torch.tensor([math.log(1 - share), math.log(share)]))
     if device.type == "cuda":
@@ -289,11 +292,12 @@ def train_model(name: str, samples: Samples, cfg: TrainConfig, device, seed: int
 
 
 def checkpoint_key(name: str, seed: int, cfg: TrainConfig, samples: Samples, in_channels: int, data: str,
-                   device) -> str:
+                   device, normalise: str) -> str:
     """What a saved training must share to be resumed: network, seed, every training setting, the
-    sample settings and counts, the data (`data`: its folder and file signature) and the device type."""
+    sample settings and counts, the data (`data`: its folder and file signature), how it was
+    normalised (the samples' pixels differ between "train" and "scene") and the device type."""
     return config_hash(name, seed, asdict(cfg), asdict(samples.cfg), len(samples.train), len(samples.val),
-                       in_channels, data, torch.device(device).type, torch.__version__)
+                       in_channels, data, normalise, torch.device(device).type, torch.__version__)
 
 
 def train_all(names, samples: Samples, cfg: TrainConfig, device, seeds, in_channels: int, lr_by_model=None,
