@@ -169,3 +169,22 @@ def test_an_unknown_ssl_init_is_refused(tmp_path):
                    object_types=("paintings",)).root
     with pytest.raises(BenchlibError, match="ssl_init must be one of scratch, imagenet, got 'imagenet21k'"):
         P.run_methods(load_forb(root), P.Config(image_size=48, query_size=64, ssl_init="imagenet21k"), methods={P.SSL})
+
+
+def test_the_pipeline_itself_sets_the_threads(monkeypatch):
+    # not only the notebook: pipeline.run(config) from a script must honour config.threads
+    import benchlib.torchutil as tu
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def fake(n=0):
+        seen.append(n)
+        raise Stop
+
+    monkeypatch.setattr(tu, "set_threads", fake)
+    with pytest.raises(Stop):
+        P.run(P.Config(threads=3, data_root="/nonexistent"))
+    assert seen == [3]

@@ -274,9 +274,10 @@ def keep_freed_memory(threshold: int = 32 << 20) -> bool:
 
 
 def run(config: Config) -> Run:
-    """Load the data, run every method, score every query."""
-    from benchlib.torchutil import pick_device
+    """Load the data, run every method, score every query (on `config.threads` CPU threads)."""
+    from benchlib.torchutil import pick_device, set_threads
 
+    set_threads(config.threads)
     keep_freed_memory()
     device = str(pick_device(config.device))
     ds = D.dataset(config.data_root, config.seed, n_index=config.n_index, n_queries=config.n_queries,
