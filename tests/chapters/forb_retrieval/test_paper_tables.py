@@ -7,9 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from benchlib.papers import load_table, paper_meta
-from tests._papers import (REFERENCE_MD, check_hand_values, check_table_inventory, close, lines_after, num,
-                           paper_text, value)
+from benchlib.papers import load_table
+from tests._papers import check_hand_values, check_table_inventory, lines_after, paper_text, value
 
 CHAPTER = "forb_retrieval"
 SOURCE = "forb_supplementary.txt"

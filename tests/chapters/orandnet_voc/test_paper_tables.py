@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import re
 
-import pandas as pd
-import pytest
-
 from benchlib.papers import load_table, paper_meta
-from tests._papers import (REFERENCE_MD, check_hand_values, check_table_inventory, close, lines_after, num,
-                           paper_text, value)
+from tests._papers import check_hand_values, check_table_inventory, close, lines_after, num, paper_text, value
 
 CHAPTER = "orandnet_voc"
 SOURCE = "orandnet_wsss_voc.txt"
