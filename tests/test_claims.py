@@ -325,3 +325,10 @@ def test_a_flat_statistic_of_varying_data_gets_no_interval():
 def test_a_one_seed_guard_does_not_say_per_seed():
     guard = degenerate_guard("SAM", lambda run: [0.5], floor=0.001, what="median encoder s")
     assert guard.check(None) == (True, "SAM median encoder s 0.5 vs floor 0.001")
+
+
+def test_a_guard_on_an_unmeasured_score_guards_nothing_and_says_so():
+    guard = degenerate_guard("SAM", lambda run: None, floor=0.001, what="median encoder s",
+                             text="SAM's encoder ran the network")
+    assert guard.text == "SAM's encoder ran the network" and guard.degenerate
+    assert guard.check(None) == (True, "SAM not measured in this run: nothing to guard (the effect says why)")

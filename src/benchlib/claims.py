@@ -801,14 +801,21 @@ def not_claimed_rows(entries) -> list[dict]:
 
 
 
-def degenerate_guard(name: str, score: Callable, floor: float, what: str = "score") -> Precondition:
+def degenerate_guard(name: str, score: Callable, floor: float, what: str = "score",
+                     text: str | None = None) -> Precondition:
     """Precondition: the model `name` is not at the floor (`score(run)` per seed must all exceed
-    `floor`), e.g. a trained network's F1 above 5 points."""
+    `floor`), e.g. a trained network's F1 above 5 points. `text`: the requirement in the chapter's
+    words (default "NAME trained (WHAT above FLOOR on every seed)"). A `score(run)` of None means the
+    run did not measure it at all: nothing to guard, and the detail says so instead of a number
+    (the claim's effect says why it is not tested)."""
 
     def check(run):
-        values = np.atleast_1d(np.asarray(score(run), dtype=float))
+        raw = score(run)
+        if raw is None:
+            return True, f"{name} not measured in this run: nothing to guard (the effect says why)"
+        values = np.atleast_1d(np.asarray(raw, dtype=float))
         ok = bool(values.size and np.all(values > floor))
         per = " per seed" if values.size > 1 else ""   # a one-seed chapter (SAM's timing) has one value
         return ok, f"{name} {what}{per} {', '.join(f'{v:.3g}' for v in values)} vs floor {floor:g}"
 
-    return Precondition(f"{name} trained ({what} above {floor:g} on every seed)", check, degenerate=True)
+    return Precondition(text or f"{name} trained ({what} above {floor:g} on every seed)", check, degenerate=True)

@@ -154,3 +154,11 @@ def test_not_claimed_lists_statements_with_source_and_reason():
     nc = R.not_claimed()
     assert len(nc) >= 5 and all(set(d) == {"statement", "source", "reason"} and all(d.values()) for d in nc)
     assert any("consistency and accuracy" in d["reason"] for d in nc)   # the dropped memory-cost claim
+
+
+def test_a_row_of_another_table_hides_no_published_number():
+    # only rows of the "published" table stand in for the paper's: a same-named row elsewhere does not
+    res = ChapterResults(SPEC.id, "smoke")
+    res.add("timing", "SAM ViT-B", "FPS", 3.0, dataset="random image", subset="image, A100")
+    out = R.published_table(res)
+    assert out.loc["SAM ViT-B", ("image, A100", "FPS")] == "— (76.7)"   # ours: none; the paper: 76.7

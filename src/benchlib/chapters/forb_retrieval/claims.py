@@ -235,8 +235,7 @@ def _ssl_above_floor(run):
 
 def _above_floor(text, name, score):
     """A degenerate-model guard stated as its requirement (mAP@5 above the random-init floor)."""
-    guard = degenerate_guard(name, score, floor=0.0, what="mAP@5 above the random-init floor (points)")
-    return Precondition(text, guard.check, degenerate=True)
+    return degenerate_guard(name, score, floor=0.0, what="mAP@5 above the random-init floor (points)", text=text)
 
 
 GLOBAL_ABOVE_FLOOR = _above_floor("every global embedding evaluated as is retrieves more than the random-init "

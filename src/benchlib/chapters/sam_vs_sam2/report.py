@@ -355,7 +355,8 @@ def published_table(res) -> pd.DataFrame:
     paper = ChapterResults(res.chapter, res.profile)
     paper.add_paper_rows("published")
     ours = res.frame
-    mine = set(zip(ours["method"], ours["metric"], ours["subset"]))
+    pub = ours[ours["table"].astype(str) == "published"]   # a row of another table hides no paper row
+    mine = set(zip(pub["method"], pub["metric"], pub["subset"]))
     only_paper = paper.frame[[k not in mine for k in zip(paper.frame["method"], paper.frame["metric"],
                                                          paper.frame["subset"])]]
     return paper_table(pd.concat([only_paper, ours], ignore_index=True), "published", show=("ours", "ci", "paper"))
