@@ -83,11 +83,11 @@ def estimate(ctx, plan: ChapterPlan) -> Estimate:
              * cal["step"].seconds,
              "prediction": c.n_seeds * (variants * (n_cosal - train(n_cosal)) + len(TABLE2_METHODS)
                                         * (n_sdcs - train(n_sdcs))) * cal["forward"].seconds,
-             # the RFM control: its images (single and paired) under each control model and seed, and the
-             # optional longer-trained online model
+             # the RFM control: its images (single and paired) under each control model and seed; the training
+             # of the repair (every seed, like a Table 1 column) and of the optional longer-trained online model
              "RFM control": (c.n_seeds * len(CONTROL_METHODS) * 2 * c.control_images * cal["forward"].seconds
-                             + (c.control_epochs * math.ceil(train(n_cosal) / b) * cal["step"].seconds
-                                if c.control_images else 0))}
+                             + ((c.n_seeds * steps(n_cosal) + c.control_epochs * math.ceil(train(n_cosal) / b))
+                                * cal["step"].seconds if c.control_images else 0))}
     name = "VGG-16" if c.vgg_weights else "EfficientNet-Lite0"
     basis = [f"{c.n_seeds} seed(s); {variants} Table 1 column(s) on {n_cosal} images, {len(TABLE2_METHODS)} methods on "
              f"{n_sdcs} SDCS images; {1 - c.test_fraction:.0%} trained for {c.epochs} epoch(s) at {s} px, batch {b}",
