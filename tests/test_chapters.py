@@ -171,24 +171,37 @@ def test_new_chapter_writes_package_notebook_and_tests_where_an_in_repo_chapter_
         new_chapter("my_paper")
 
 
-@pytest.mark.slow   # ~15 s of CPU (a pytest run in a subprocess), longer on a busy machine
+@pytest.mark.slow   # ~30 s of CPU (two pytest runs in subprocesses), longer on a busy machine
 def test_new_chapter_renames_every_template_word_and_its_own_tests_pass(tmp_path):
     """A chapter made outside this repository carries its tests beside the package
-    (`<dest>_tests/`): they pass as written (run by pytest in a subprocess), and no "template"
-    word is left in anything written."""
+    (`<dest>_tests/`): they pass as written (run by pytest in a subprocess), so do the project's
+    generic tests on it (paper tables, contract, notebook), and no "template" word is left in
+    anything written."""
     pkgs = tmp_path / "pkgs"
     written = new_chapter("demo_paper", dest=pkgs / "demo_paper", notebook=pkgs / "demo_paper" / "demo_paper.ipynb",
                           package="demo_paper")
     tests = pkgs / "demo_paper_tests"
-    assert {tests / "__init__.py", tests / "test_chapter.py", pkgs / "demo_paper" / "models.py"} <= set(written)
+    assert {tests / "__init__.py", tests / "test_chapter.py", tests / "test_paper_tables.py",
+            pkgs / "demo_paper" / "models.py"} <= set(written)
     assert not _template_words(written)
     assert 'twin_name="synth-demo_paper"' in (pkgs / "demo_paper" / "data.py").read_text()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkgs), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", str(tests)],
-                          cwd=pkgs, env=env, capture_output=True, text=True, timeout=600)
+    # ROOT: the copy's test_paper_tables imports tests._papers, as a chapter in tests/chapters/ does
+    env = dict(os.environ, BENCHLIB_CHAPTERS="demo_paper",
+               PYTHONPATH=os.pathsep.join([str(pkgs), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    pytest_v = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"]
+    done = subprocess.run([*pytest_v, str(tests)], cwd=pkgs, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "test_demo_paper_resumed_training_equals_an_uninterrupted_one PASSED" in done.stdout
+    assert "test_demo_paper_values_read_by_hand PASSED" in done.stdout
     assert not re.search(r"\b(failed|skipped|error)", done.stdout.splitlines()[-1])
+    # the generic tests, only their cases for the copy (the other chapters' run in this session)
+    generic = subprocess.run([*pytest_v, "-k", "demo_paper", "tests/test_papers.py", "tests/test_contract.py",
+                              "tests/test_chapters.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert generic.returncode == 0, generic.stdout[-4000:] + generic.stderr[-2000:]
+    for case in ("test_meta_describes_every_table[demo_paper]", "test_table_shape_columns_and_dtypes[demo_paper-1]",
+                 "test_stage_signatures[demo_paper]", "test_notebooks_are_thin[demo_paper]"):
+        assert f"{case} PASSED" in generic.stdout, case
+    assert not re.search(r"\b(failed|skipped|error)", generic.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("spec", [s for s in all_specs() if s.id != "metrics_appendix"], ids=lambda s: s.id)

@@ -1,22 +1,15 @@
 """The template chapter: loader errors on malformed files, hand-worked scores, the claim on the
-paper's own numbers, a resumed training equal to an uninterrupted one, and a short run on the twin."""
+paper's own numbers, a resumed training equal to an uninterrupted one, and a short run on the twin (`discovered`:
+conftest.py)."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-import benchlib.chapters._template as chapter
 from benchlib import BenchlibError
 from benchlib.chapters._template import SPEC, claims, data, evaluate, models, pipeline, report, train
 from benchlib.claims import PaperTables, paper_verdict, run_checks
 from benchlib.torchutil import TrainingCheckpoint
-
-
-@pytest.fixture
-def discovered(monkeypatch):
-    """The chapter listed by discovery (`$BENCHLIB_CHAPTERS`) wherever its package lives, so that
-    its `paper/` tables are found."""
-    monkeypatch.setenv("BENCHLIB_CHAPTERS", chapter.__name__)
 
 
 def _write(folder, text: str):
