@@ -36,7 +36,7 @@ class Run:
     # per seed: per test sample, True where the method was right
     correct: dict = field(default_factory=dict)     # method -> list (one array per seed)
     history: list = field(default_factory=list)     # per seed: the training history (train.fit)
-    thresholds: list = field(default_factory=list)  # per seed: the learned threshold
+    labels: list = field(default_factory=list)      # per seed: (training labels, test labels), for the checks
 
 
 def run(config: Config) -> Run:
@@ -54,7 +54,7 @@ def run(config: Config) -> Run:
                                         config.checkpoint_every)
         model = models.build(s)
         out.history.append(train.fit(model, (x_train, y_train), cfg, seed=s, device=device, checkpoint=checkpoint))
-        out.thresholds.append(model.threshold)
+        out.labels.append((y_train, y_test))
         out.correct["threshold"].append(evaluate.correct(evaluate.predict(model, x_test, device), y_test))
         out.correct["majority"].append(evaluate.correct(np.full(len(y_test), models.majority(y_train)), y_test))
     out.dataset = describe(used)

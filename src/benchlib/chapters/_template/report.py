@@ -8,14 +8,15 @@ import numpy as np
 from benchlib.claims import interval, not_claimed_rows, single
 from benchlib.results import paper_table
 
+from . import evaluate
+
 
 def record(res, run) -> None:
     for method, per_seed in run.correct.items():
         # each seed draws its own twin, so its test samples differ: a nested design (the engine's interval)
-        per_unit = [100 * np.asarray(a, float) for a in per_seed]
-        m = single(per_unit, shared_units=False, bounds=(0.0, 100.0), units="test samples")
-        res.add("1", method, "accuracy", float(np.mean([u.mean() for u in per_unit])), dataset=run.dataset,
-                n=len(per_unit), ci=interval(m))
+        m = single(evaluate.points(per_seed), shared_units=False, bounds=(0.0, 100.0), units="test samples")
+        # value and interval from the one measurement
+        res.add("1", method, "accuracy", m.effect(), dataset=run.dataset, n=m.n_seeds, ci=interval(m))
     res.compare_with_paper("1")
 
 
@@ -35,7 +36,7 @@ def not_claimed() -> list[dict]:
 def figure(run):
     fig, ax = plt.subplots(figsize=(4, 2.5))
     for method, per_seed in run.correct.items():
-        ax.bar(method, 100 * np.mean([np.mean(a) for a in per_seed]))
+        ax.bar(method, np.mean(evaluate.accuracies(per_seed)))
     ax.set_ylabel("accuracy (%)")
     return fig
 
@@ -59,7 +60,7 @@ def explorer(run):
     def draw(seed):
         fig, ax = plt.subplots(figsize=(4, 2.5))
         for method, per_seed in run.correct.items():
-            ax.bar(method, 100 * np.mean(per_seed[seed]))
+            ax.bar(method, evaluate.accuracies(per_seed)[seed])
         ax.set_ylabel(f"accuracy, seed index {seed} (%)")
         return fig
 

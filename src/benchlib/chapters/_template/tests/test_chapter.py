@@ -1,6 +1,8 @@
 """The template chapter: loader errors on malformed files, hand-worked scores, the claim on the
-paper's own numbers, a resumed training equal to an uninterrupted one, and a short run on the twin (`discovered`:
-conftest.py)."""
+paper's own numbers, the check on hand-worked labels, a resumed training equal to an uninterrupted
+one, and a short run on the twin (`discovered`: conftest.py)."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,7 +51,8 @@ def test_template_scores_worked_by_hand():
     predicted = evaluate.predict(model, [0.2, 0.7, 1.5, -3.0])
     assert predicted.tolist() == [0, 1, 1, 0]
     assert evaluate.correct(predicted, [0, 0, 1, 1]).tolist() == [True, False, True, False]
-    assert evaluate.accuracy(predicted, [0, 0, 1, 0]) == pytest.approx(75.0)   # 3 of 4
+    # seed 1: 3 of 4 right; seed 2: 1 of 2
+    assert evaluate.accuracies([evaluate.correct(predicted, [0, 0, 1, 0]), [True, False]]) == pytest.approx([75.0, 50.0])
     assert models.majority([0, 1, 1]) == 1 and models.majority([0, 0, 1]) == 0
 
 
@@ -59,6 +62,17 @@ def test_template_claim_holds_on_the_papers_numbers(discovered):
     verdict, value = paper_verdict(claim, paper)
     assert value == pytest.approx(84.1 - 50.2)   # Table 1: threshold − majority
     assert verdict == "held"
+
+
+def test_template_majority_check_on_hand_worked_labels():
+    """Training labels 1, 1, 0: the majority guess is 1; test labels 1, 0, 0, 0: guessing 1 is right
+    on 1 of 4 (25 %). The same labels scored as if the guess were 0 (75 %) fail the check."""
+    check = next(c for c in claims.CHECKS if c.id == "majority_is_test_share")
+    labels = [(np.array([1, 1, 0]), np.array([1, 0, 0, 0]))]
+    right = SimpleNamespace(labels=labels, correct={"majority": [np.array([True, False, False, False])]})
+    wrong = SimpleNamespace(labels=labels, correct={"majority": [np.array([False, True, True, True])]})
+    assert check.check(right)[0] and not check.check(wrong)[0]
+    assert "gap 50 accuracy points" in check.check(wrong)[1]
 
 
 class _Interrupted(Exception):
