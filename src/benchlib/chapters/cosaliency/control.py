@@ -24,11 +24,11 @@ import time
 from benchlib.claims import Claim, Measurement, NotTested, Stat, linear
 
 from . import data
+from .claims import OFFLINE, ONLINE
 from .evaluate import selectivity
 from .models import CORRELATED, VARIANTS, SelfCorrelation, roi_align_separable
 from .train import TrainConfig, _resize_square, encode, encode_items, fit, new_head, predict
 
-ONLINE, OFFLINE = "U-Net + DA + FS + RFM (online)", "U-Net + DA + FS + RFM (offline)"
 REPAIRED = CORRELATED.name
 # the models scored on the control: the mask-only reference, the paper's two RFM models, the repair
 METHODS = ("U-Net", OFFLINE, ONLINE, REPAIRED)

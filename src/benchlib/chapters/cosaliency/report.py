@@ -22,13 +22,18 @@ PAPER_FPS = 28.0  # the paper's text: "The running speed of the test is 28fps" (
 
 
 # --------------------------------------------------------------------------- result rows
+def _interval(values, units: str, signed: bool = False):
+    """The claims engine's 95 % interval of the mean of `values` (one array over `units` per seed),
+    inside the quantity's range: [0, 1] for a score or a response, [−1, 1] for a difference of two
+    (`signed`: the selectivity, a gap)."""
+    return interval(single(values, bounds=(-1.0, 1.0) if signed else (0.0, 1.0), units=units))
+
+
 def _ci(run: Run, key, method, metric, scale=1.0):
     """95 % CI of a table cell: the claims engine's interval of the mean over test images, with every
     seed the method has (one for a method that does not depend on the seed; several: the same test
-    images under every seed, a crossed design, so the training noise across seeds is part of it).
-    Inside the quantity's range: [0, 1] for scores and responses, [−1, 1] for the selectivity."""
-    bounds = (-1.0, 1.0) if metric == "selectivity" else (0.0, 1.0)
-    lo, hi = interval(single(run.per_seed(key, method, metric), bounds=bounds, units="test images"))
+    images under every seed, a crossed design, so the training noise across seeds is part of it)."""
+    lo, hi = _interval(run.per_seed(key, method, metric), "test images", signed=metric == "selectivity")
     return (lo * scale, hi * scale)
 
 
@@ -123,7 +128,7 @@ def _record_headroom(res, run: Run) -> None:
                                                                                                 else -1)
             res.add("headroom", "headroom (co-salient oracle's gain)", metric, float(np.mean(gap)),
                     dataset=split.dataset, subset=split.subset, n=len(split.test),
-                    ci=interval(single([gap], bounds=(-1.0, 1.0), units="test images")),
+                    ci=_interval([gap], "test images", signed=True),
                     note="the most a co-saliency detector can gain over a perfect saliency detector "
                          "(F: higher, MAE: lower by this much)")
 
@@ -189,9 +194,8 @@ def _record_control(res, run: Run) -> None:
         for method, per in c[kind].items():
             for metric, k in RESPONSES.items():
                 values = [np.asarray(p[k], float) for p in per]
-                bounds = (-1.0, 1.0) if k == "selectivity" else (0.0, 1.0)
                 # the claims engine's interval (one seed: over the images), the same the verdict uses
-                ci = interval(single(values, bounds=bounds, units="control images"))
+                ci = _interval(values, "control images", signed=k == "selectivity")
                 note = ""
                 cid = control.claim_id(kind, method)
                 if k == "selectivity" and cid in verdicts.index:
