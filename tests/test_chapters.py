@@ -47,11 +47,11 @@ def test_notebooks_are_thin(spec):
         tree = ast.parse("\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))))
         bad = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda, ast.ClassDef))]
         assert not bad, f"{spec.id}: the notebook defines {type(bad[0]).__name__} (logic belongs in the library)"
-    if spec.id != "metrics_appendix":  # the appendix keeps worked examples
+    if spec.kind == "paper":  # the appendix keeps worked examples
         assert lines <= 60, f"{spec.id}: {lines} code lines outside the parameters cell"
 
 
-@pytest.mark.parametrize("spec", [s for s in all_specs() if s.id != "metrics_appendix"], ids=lambda s: s.id)
+@pytest.mark.parametrize("spec", [s for s in all_specs() if s.kind == "paper"], ids=lambda s: s.id)
 def test_notebook_defaults_equal_library_defaults(spec):
     """The parameters cell and the chapter's pipeline.Config agree (names and default values)."""
     import dataclasses
@@ -132,7 +132,7 @@ def test_template_notebook_is_thin_and_lists_every_config_field():
     from benchlib.chapters import template
     from benchlib.chapters._template import SPEC
 
-    spec = SimpleNamespace(id=SPEC.id, package=template.PACKAGE, profiles=SPEC.profiles,
+    spec = SimpleNamespace(id=SPEC.id, kind=SPEC.kind, package=template.PACKAGE, profiles=SPEC.profiles,
                            notebook_path=lambda: template.TEMPLATE / template.NOTEBOOK)
     test_notebooks_are_thin(spec)
     test_notebook_defaults_equal_library_defaults(spec)
@@ -202,22 +202,6 @@ def test_new_chapter_renames_every_template_word_and_its_own_tests_pass(tmp_path
                  "test_stage_signatures[demo_paper]", "test_notebooks_are_thin[demo_paper]"):
         assert f"{case} PASSED" in generic.stdout, case
     assert not re.search(r"\b(failed|skipped|error)", generic.stdout.splitlines()[-1])
-
-
-@pytest.mark.parametrize("spec", [s for s in all_specs() if s.id != "metrics_appendix"], ids=lambda s: s.id)
-def test_every_chapter_follows_the_protocol(spec):
-    """The same stage has the same name in every chapter."""
-    import importlib
-
-    pipeline = importlib.import_module(f"{spec.package}.pipeline")
-    claims = importlib.import_module(f"{spec.package}.claims")
-    report = importlib.import_module(f"{spec.package}.report")
-    assert callable(pipeline.run) and hasattr(pipeline, "Config")
-    assert isinstance(claims.CLAIMS, list) and isinstance(claims.CHECKS, list) and claims.CLAIMS
-    for name in ("record", "tables", "explorer"):
-        assert callable(getattr(report, name)), f"{spec.id}: report.{name} missing"
-    for c in claims.CLAIMS:
-        assert c.statement and c.source and c.unit is not None, c.id
 
 
 def _module_level_imports(path: Path, module: str) -> set[str]:
