@@ -51,11 +51,12 @@ def _fake_run(single_sel: float, paired_sel: float, n_seeds: int = 3):
         for _ in range(n_seeds):
             maps = []
             for it in items.items:
-                co, dis, _ = (it.gt > 128), it.salient & ~(it.gt > 128), None
+                co, dis = (it.gt > 128), it.salient & ~(it.gt > 128)
                 m = co.astype(np.float32) + (dis * (1 - sel + rng.normal(0, 0.02))).astype(np.float32)
                 maps.append(np.clip(m, 0, 1))
             res[kind].setdefault(control.ONLINE, []).append(selectivity(maps, items))
-    return SimpleNamespace(control=res, seeds=list(range(n_seeds)), config=SimpleNamespace(seed=0))
+    return SimpleNamespace(control=res, seeds=list(range(n_seeds)), config=SimpleNamespace(seed=0), histories={},
+                           splits={"cosal": SimpleNamespace(dataset="fake twin")})
 
 
 def test_the_reference_comparator_passes_the_control():
@@ -87,7 +88,9 @@ def test_control_verdicts_positive_held_negative_not():
 
 def test_control_rows_and_table_and_summary():
     res = ChapterResults(SPEC.id, "smoke")
-    report._record_control(res, _fake_run(0.6, 0.0))
+    run = _fake_run(0.6, 0.0)
+    run.histories = {"cosal": {control.ONLINE: [[{"rfm": 0.2}, {"rfm": 0.1}]] * 3}}
+    verdicts = report._record_control(res, run)
     f = res.frame[res.frame.table == report.CONTROL_TABLE]
     sel = f[f.metric == "selectivity"].set_index("subset")
     assert sel.loc[control.KINDS["single"], "value"] == pytest.approx(0.6, abs=0.02)
@@ -96,11 +99,14 @@ def test_control_rows_and_table_and_summary():
     assert set(f[f.metric == "pair-vs-single AUC"].method) == {control.ONLINE, "frozen encoder (stride 16)"}
     table = report.tables(res, None)[report.CONTROL_TABLE]
     assert control.ONLINE in table.index
-    run = _fake_run(0.6, 0.0)
-    run.histories = {"cosal": {control.ONLINE: [[{"rfm": 0.2}, {"rfm": 0.1}]] * 3}}
-    text = report.control_summary(res, run)
+    text = report.control_summary(res, verdicts)
     assert "positive control" in text and "0.500" in text and "0.900" in text and "0.200" in text
     assert text.endswith("the RFM works on its own control.")
+    # the verdicts are read from the verdict frame's column, not from the rows' notes
+    text = report.control_summary(res, verdicts.assign(verdict="inconclusive"))
+    listed = text.split(". The online")[0]     # the sentence that lists each selectivity with its verdict
+    assert listed.count("], inconclusive") == 2 and "held" not in listed
+    assert not text.endswith("the RFM works on its own control.")
     # no control run: one row that says why
     res = ChapterResults(SPEC.id, "smoke")
     report._record_control(res, SimpleNamespace(control={}))
@@ -131,6 +137,27 @@ def test_the_longer_trained_model_is_scored_and_read_by_the_summary(tmp_path):
     run.control["rfm separation"][control.long_name(20)] = [0.8]
     run.histories = {}
     res = ChapterResults(SPEC.id, "smoke")
-    report._record_control(res, run)
-    text = report.control_summary(res, run)
+    text = report.control_summary(res, report._record_control(res, run))
     assert "20 epochs (one seed): RFM vectors' AUC 0.800" in text and text.endswith("not this implementation.")
+
+
+@pytest.mark.parametrize("losses, sentence", [
+    ((0.30, 0.25, 0.20), "it falls, so the training signal reaches the branch."),
+    ((0.20, 0.22, 0.26), "it does not fall, so this run does not show that the training signal reaches the branch."),
+])
+def test_the_rfm_loss_rows_and_the_sentence_that_reads_them(losses, sentence):
+    """The online model's RFM loss in its first and last epoch is a pair of result rows (means over seeds),
+    and the summary says whether it falls from those rows."""
+    run = _fake_run(0.6, 0.0, n_seeds=2)
+    first, mid, last = losses
+    # seed 0 ends 0.02 below `last`, seed 1 0.02 above: the mean of the last epoch is `last`
+    run.histories = {"cosal": {control.ONLINE: [[{"rfm": first}, {"rfm": mid}, {"rfm": last - 0.02}],
+                                                [{"rfm": first}, {"rfm": mid}, {"rfm": last + 0.02}]]}}
+    res = ChapterResults(SPEC.id, "smoke")
+    verdicts = report._record_control(res, run)
+    rows = res.frame[(res.frame.table == report.CONTROL_TABLE) & (res.frame.subset == "training")].set_index("metric")
+    assert list(rows.index) == ["RFM triplet loss, first epoch", "RFM triplet loss, last epoch"]
+    assert rows.value.tolist() == pytest.approx([first, last])
+    assert (rows.method == control.ONLINE).all() and (rows.n == 2).all() and (rows.dataset == "fake twin").all()
+    text = report.control_summary(res, verdicts)
+    assert f"goes from {first:.3f} (first epoch) to {last:.3f} (last), mean over seeds: {sentence}" in text

@@ -46,8 +46,10 @@ def _seed_rows(res, run: Run, table, key, method, name, scale=1.0) -> None:
                 note=f"seed {seed} alone")
 
 
-def record(res, run: Run) -> None:
-    """Tables 1 and 2 (ours beside the paper's), the paper-only rows, the speed rows."""
+def record(res, run: Run) -> pd.DataFrame:
+    """Tables 1 and 2 (ours beside the paper's), the paper-only rows, the speed rows, the headroom,
+    selectivity, gain-over-FT and RFM-control rows. Returns the RFM control's verdicts
+    (:func:`control_verdicts`, computed once here; empty without the control)."""
     cos = run.splits["cosal"]
     seeds = run.seeds[0] if len(run.seeds) == 1 else f"{run.seeds[0]}–{run.seeds[-1]}"
     note_seeds = f"seed {seeds}; " if len(run.seeds) == 1 else f"mean of {len(run.seeds)} seeds ({seeds}); "
@@ -96,7 +98,7 @@ def record(res, run: Run) -> None:
     _record_headroom(res, run)
     _record_selectivity(res, run, note_seeds)
     _record_ft_gains(res, run)
-    _record_control(res, run)
+    return _record_control(res, run)
 
 
 def _timing_note(row) -> str:
@@ -181,15 +183,20 @@ def control_verdicts(run: Run) -> pd.DataFrame:
     return evaluate(control.CONTROL_CLAIMS, run)[cols]
 
 
-def _record_control(res, run: Run) -> None:
+LOSS_ROWS = {"RFM triplet loss, first epoch": 0, "RFM triplet loss, last epoch": -1}
+
+
+def _record_control(res, run: Run) -> pd.DataFrame:
     """Table "rfm control": per control (single / paired distractor) and model, the mean responses and
     the selectivity with the claims engine's interval and the control's verdict in the note; then how
-    well the RFM's region vectors and the frozen encoder's features tell a pair from a single."""
+    well the RFM's region vectors and the frozen encoder's features tell a pair from a single, and the
+    online model's RFM loss in its first and last training epoch. Returns the verdicts."""
     if not run.control:
         res.not_run(CONTROL_TABLE, control.ONLINE, "selectivity", "parameter `control_images` = 0")
-        return
+        return pd.DataFrame()
     c, dataset = run.control, f"RFM control ({run.control['n']} images, seed {run.config.seed})"
-    verdicts = control_verdicts(run).set_index("claim_id")
+    frame = control_verdicts(run)
+    verdicts = frame.set_index("claim_id")
     for kind, label in control.KINDS.items():
         for method, per in c[kind].items():
             for metric, k in RESPONSES.items():
@@ -210,27 +217,41 @@ def _record_control(res, run: Run) -> None:
     res.add(CONTROL_TABLE, "frozen encoder (stride 16)", "pair-vs-single AUC", c["encoder separation"],
             dataset=dataset, subset="pair vs single",
             note="box-averaged encoder features, centred on the image's mean: is the information there at all")
+    # does the training signal reach the RFM at all: its loss at the start and the end of training
+    hist = run.histories.get("cosal", {}).get(control.ONLINE)
+    if hist:
+        for metric, epoch in LOSS_ROWS.items():
+            per_seed = [h[epoch]["rfm"] for h in hist]
+            res.add(CONTROL_TABLE, control.ONLINE, metric, float(np.mean(per_seed)),
+                    dataset=run.splits["cosal"].dataset, subset="training", n=len(per_seed),
+                    note="mean over seeds; per seed " + ", ".join(f"{v:.3f}" for v in per_seed))
+    return frame
 
 
-def control_summary(res, run: Run) -> str:
-    """One paragraph computed from the control's rows and the online model's RFM losses: the
-    verdicts, whether the training signal reaches the RFM, and where the mechanism breaks."""
+def control_summary(res, verdicts: pd.DataFrame) -> str:
+    """One paragraph computed from the control's rows (the online model's RFM losses among them) and
+    `verdicts` (what :func:`record` returns): the verdicts, whether the training signal reaches the
+    RFM, and where the mechanism breaks."""
     f = res.frame[(res.frame["table"] == CONTROL_TABLE) & res.frame["value"].notna()]
     if f.empty:
         return "The RFM control was not run (parameter `control_images` = 0)."
     sel = f[f["metric"] == "selectivity"]
-    verdict = {(r.method, r.subset): r.note.split(": ", 1)[1].split(":", 1)[0] if r.note else "no verdict"
+    by_id = verdicts.set_index("claim_id")["verdict"] if len(verdicts) else {}
+    kind = {label: k for k, label in control.KINDS.items()}
+    verdict = {(r.method, r.subset): by_id.get(control.claim_id(kind[r.subset], r.method), "no verdict")
                for r in sel.itertuples()}
     parts = [f"{r.method}, {r.subset}: {r.value:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "
              f"{verdict[(r.method, r.subset)]}" for r in sel.itertuples()]
     text = "Selectivity on the control (95 % interval, verdict): " + "; ".join(parts) + ". "
     auc = f[f["metric"] == "pair-vs-single AUC"].set_index("method")["value"]
     enc, rfm = auc.get("frozen encoder (stride 16)", math.nan), auc.get(control.ONLINE, math.nan)
-    hist = run.histories.get("cosal", {}).get(control.ONLINE)
-    if hist:
-        rfm_loss = [np.mean([h[e]["rfm"] for h in hist]) for e in (0, -1)]
-        text += (f"The online model's RFM triplet loss goes from {rfm_loss[0]:.3f} (first epoch) to "
-                 f"{rfm_loss[1]:.3f} (last), mean over seeds: the training signal reaches the branch. ")
+    loss = f[f["metric"].isin(list(LOSS_ROWS))].set_index("metric")["value"]
+    if len(loss) == len(LOSS_ROWS):
+        first, last = (loss[m] for m in LOSS_ROWS)
+        text += (f"The online model's RFM triplet loss goes from {first:.3f} (first epoch) to {last:.3f} (last), "
+                 "mean over seeds: " + ("it falls, so the training signal reaches the branch. " if last < first else
+                                        "it does not fall, so this run does not show that the training signal "
+                                        "reaches the branch. "))
     text += f"Pair-vs-single AUC: the online model's RFM vectors {rfm:.3f}, the frozen encoder's features {enc:.3f}. "
     positive = verdict.get((control.ONLINE, control.KINDS["single"]))
     negative = verdict.get((control.ONLINE, control.KINDS["paired"]))
@@ -277,7 +298,8 @@ def control_summary(res, run: Run) -> str:
 def tables(res, run) -> dict:
     """The chapter's tables, keyed by their ids in results.csv and laid out by `paper_table`: Tables 1
     and 2 in the paper's layout (cells 'ours (paper)'), the oracle headroom, the selectivity, each
-    learned model's gain over FT (with its interval) and the speed rows."""
+    learned model's gain over FT (with its interval), the speed rows and the RFM control (CONTROL_TABLE:
+    responses, selectivity and pair-vs-single AUCs with their intervals, the online model's RFM loss)."""
     f = res.frame
     return {"1": paper_table(f, "1"), "2": paper_table(f, "2"), "headroom": paper_table(f, "headroom"),
             "selectivity": paper_table(f, "selectivity"),
