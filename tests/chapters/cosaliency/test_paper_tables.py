@@ -2,14 +2,8 @@
 consistency, and cross-checks against the paper's text (re-parsed here, independently of the CSVs)."""
 from __future__ import annotations
 
-import re
-
-import pandas as pd
-import pytest
-
-from benchlib.papers import load_table, paper_meta
-from tests._papers import (REFERENCE_MD, check_hand_values, check_table_inventory, close, lines_after, num,
-                           paper_text, value)
+from benchlib.papers import load_table
+from tests._papers import check_hand_values, check_table_inventory, close, lines_after, paper_text, value
 
 CHAPTER = "cosaliency"
 SOURCE = "cosaliency_single_image.txt"
