@@ -1,1 +1,2 @@
-"""Tests of the template chapter: its loader, scores, claim, resumable training and a short run."""
+"""Tests of the template chapter: its loader, scores, claim, check, resumable training, a short run
+and its paper tables."""
